@@ -1,0 +1,17 @@
+"""
+The event bus: publish = write to the outbox; subscribe = a Celery task per handler.
+
+    from shop.bus import publish, subscribe
+    from shop.events import OrderPlaced, signals
+
+    publish(OrderPlaced(order_id=..., lines=[...]))   # inside the service's transaction
+
+    @subscribe(signals.order_placed)
+    def reserve_stock(event: OrderPlaced) -> None:      # runs once per event, in a worker
+        reservation_create(order_id=event.order_id, lines=event.lines)
+"""
+
+from .publishing import publish
+from .registry import subscribe
+
+__all__ = ["publish", "subscribe"]

@@ -1,0 +1,123 @@
+"""
+Deliver one event to one handler, exactly once in effect.
+
+1. `delivery_begin` counts the attempt in a transaction of its own, so a worker
+   killed mid-handler still leaves the count behind: a poison event that kills
+   every worker is parked after BUS_MAX_DELIVERIES instead of looping forever.
+2. The handler's effect and the inbox row turning `done` commit together, with
+   the inbox row locked: a redelivered or concurrently delivered event finds it
+   `done` and has no second effect.
+"""
+
+import logging
+import traceback
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from shop.events import EVENT_TYPES, EventDeadLettered
+from shop.models import Delivery, OutboxEvent
+
+from .publishing import publish, send_event
+from .registry import handler_named
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    done: bool
+    retry_in: float | None = None  # seconds; set when the handler failed and may retry
+
+
+def delivery_run(*, event_type: str, payload: dict, handler_name: str) -> Outcome:
+    """Run the handler for the event unless it already ran; say whether to retry."""
+    handler = handler_named(handler_name)
+    if handler is None:  # e.g. a message from an older deploy: keep it visible, don't crash
+        logger.error("no handler %s for %s", handler_name, event_type)
+        return Outcome(done=False)
+    delivery = delivery_begin(event_id=payload["event_id"], handler_name=handler_name)
+    if delivery is None:
+        return Outcome(done=True)
+    event = EVENT_TYPES[event_type].from_dict(payload)
+    try:
+        with transaction.atomic():
+            locked = Delivery.objects.select_for_update().get(pk=delivery.pk)
+            if locked.status != Delivery.Status.PENDING:
+                return Outcome(done=True)
+            handler.function(event)
+            locked.status = Delivery.Status.DONE
+            locked.finished_at = timezone.now()
+            locked.save(update_fields=["status", "finished_at"])
+    except Exception as error:
+        return _delivery_failed(delivery, error)
+    return Outcome(done=True)
+
+
+def delivery_begin(*, event_id: str, handler_name: str) -> Delivery | None:
+    """Count one more attempt; None when the delivery is finished or now dead."""
+    with transaction.atomic():
+        delivery, _ = Delivery.objects.select_for_update().get_or_create(
+            event_id=event_id, handler=handler_name
+        )
+        if delivery.status != Delivery.Status.PENDING:
+            return None
+        delivery.attempts += 1
+        if delivery.attempts > settings.BUS_MAX_DELIVERIES:
+            _park(delivery, "gave up after %d deliveries; last error: %s" % (
+                settings.BUS_MAX_DELIVERIES, delivery.last_error or "worker lost (killed or timed out)"))
+            return None
+        delivery.save(update_fields=["attempts"])
+        return delivery
+
+
+def _delivery_failed(delivery: Delivery, error: Exception) -> Outcome:
+    message = "".join(traceback.format_exception_only(type(error), error)).strip()
+    logger.warning("handler %s failed on %s (attempt %d): %s",
+                   delivery.handler, delivery.event_id, delivery.attempts, message)
+    with transaction.atomic():
+        locked = Delivery.objects.select_for_update().get(pk=delivery.pk)
+        locked.last_error = traceback.format_exc()[-4000:]
+        if locked.attempts >= settings.BUS_MAX_DELIVERIES:
+            _park(locked, f"gave up after {locked.attempts} attempts: {message}")
+            return Outcome(done=False)
+        locked.save(update_fields=["last_error"])
+    backoff = settings.BUS_RETRY_BACKOFF_SECONDS * 2 ** (delivery.attempts - 1)
+    return Outcome(done=False, retry_in=min(backoff, 300))
+
+
+def _park(delivery: Delivery, reason: str) -> None:
+    """Make the delivery a dead letter and tell the saga. Caller holds the row lock."""
+    delivery.status = Delivery.Status.DEAD
+    delivery.finished_at = timezone.now()
+    delivery.last_error = f"{reason}\n\n{delivery.last_error}".strip()
+    delivery.save(update_fields=["status", "finished_at", "last_error", "attempts"])
+    event = OutboxEvent.objects.only("event_type", "order_id").get(pk=delivery.event_id)
+    logger.error("dead letter: %s for %s", delivery.handler, event.event_type)
+    if event.order_id and event.event_type != EventDeadLettered.type_name():
+        publish(EventDeadLettered(
+            order_id=str(event.order_id),
+            dead_event_id=str(delivery.event_id),
+            dead_event_type=event.event_type,
+            handler=delivery.handler,
+            error=reason[:500],
+        ))
+
+
+def dead_letter_replay(*, delivery_id: int) -> bool:
+    """Give a dead letter a fresh set of attempts and send it again."""
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().select_related("event").get(pk=delivery_id)
+        if delivery.status != Delivery.Status.DEAD:
+            return False
+        delivery.status = Delivery.Status.PENDING
+        delivery.attempts = 0
+        delivery.finished_at = None
+        delivery.save(update_fields=["status", "attempts", "finished_at"])
+        OutboxEvent.objects.filter(pk=delivery.event_id).update(completed_at=None, sent_at=timezone.now())
+        event = delivery.event
+        handler = delivery.handler
+        transaction.on_commit(lambda: send_event(event.event_type, event.payload, [handler]))
+    return True

@@ -1,0 +1,61 @@
+"""
+The relay: make sure every committed outbox row reaches every handler.
+
+Rows whose enqueue failed (sent_at NULL) are re-sent on the next run; rows sent
+a while ago but still not handled by everyone (a message lost with a crashed
+worker or a Redis restart) are re-sent to the handlers still missing. Inbox
+rows make the extra copies harmless. Finished rows are marked complete.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from shop.models import Delivery, OutboxEvent
+
+from .publishing import send_event
+from .registry import handlers_for
+
+BATCH_SIZE = 500
+
+
+@dataclass(frozen=True)
+class RelayReport:
+    completed: int
+    resent: int
+
+
+def outbox_relay(*, batch_size: int = BATCH_SIZE) -> RelayReport:
+    """Complete finished outbox rows and re-send the unfinished ones that are due."""
+    now = timezone.now()
+    due = OutboxEvent.objects.filter(completed_at__isnull=True).filter(
+        Q(sent_at__isnull=True) | Q(sent_at__lt=now - timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS))
+    )
+    rows = list(due.order_by("created_at").only("id", "event_type", "payload")[:batch_size])
+    finished = _finished_handlers([row.id for row in rows])
+    completed, resend = [], []
+    for row in rows:
+        missing = [h.name for h in handlers_for(row.event_type) if h.name not in finished.get(row.id, set())]
+        (resend if missing else completed).append((row, missing))
+    with transaction.atomic():
+        OutboxEvent.objects.filter(pk__in=[row.id for row, _ in completed]).update(completed_at=now)
+        OutboxEvent.objects.filter(pk__in=[row.id for row, _ in resend]).update(
+            sent_at=now, send_count=F("send_count") + 1
+        )
+    for row, missing in resend:
+        send_event(row.event_type, row.payload, missing)
+    return RelayReport(completed=len(completed), resent=len(resend))
+
+
+def _finished_handlers(event_ids: list) -> dict:
+    finished: dict = {}
+    deliveries = Delivery.objects.filter(
+        event_id__in=event_ids, status__in=[Delivery.Status.DONE, Delivery.Status.DEAD]
+    ).values_list("event_id", "handler")
+    for event_id, handler in deliveries:
+        finished.setdefault(event_id, set()).add(handler)
+    return finished
