@@ -150,6 +150,7 @@ class OrderPlaced(Event):
 class PaymentRequested(Event):
     signal = signals.payment_requested
     event_name = "shop.orders.payment_requested"
+    customer_id: int
     amount: str
     currency: str
     payment_token: str

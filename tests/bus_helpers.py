@@ -1,0 +1,42 @@
+"""
+Drive the bus in-process for unit tests of handlers and services.
+
+`deliver_in_process()` runs the real delivery code (inbox, retries counted,
+dead letters) for every outbox row still missing a handler, in this process,
+until nothing is left — no Celery, no Redis. Flow tests use a real worker
+instead (tests/flows/).
+"""
+
+from shop.bus.delivery import delivery_run
+from shop.bus.registry import handlers_for
+from shop.models import Delivery, OutboxEvent
+
+
+def deliver_in_process(*, max_rounds: int = 50, only: str = "") -> int:
+    """Deliver pending events to handlers whose name starts with `only` until quiet."""
+    ran = 0
+    for _ in range(max_rounds):
+        progressed = False
+        for row in OutboxEvent.objects.filter(completed_at__isnull=True).order_by("created_at"):
+            finished = set(
+                Delivery.objects.filter(event=row)
+                .exclude(status=Delivery.Status.PENDING)
+                .values_list("handler", flat=True)
+            )
+            for handler in handlers_for(row.event_type):
+                if handler.name in finished or not handler.name.startswith(only):
+                    continue
+                delivery_run(event_type=row.event_type, payload=row.payload, handler_name=handler.name)
+                ran += 1
+                progressed = True
+        if not progressed:
+            return ran
+    raise AssertionError("the bus did not become quiet: a handler keeps failing or events keep coming")
+
+
+def published(event_type_prefix: str = "", order_id=None) -> list[dict]:
+    """Return payloads of outbox events whose type starts with the prefix, oldest first."""
+    rows = OutboxEvent.objects.filter(event_type__startswith=event_type_prefix).order_by("created_at")
+    if order_id is not None:
+        rows = rows.filter(order_id=order_id)
+    return [row.payload for row in rows]
