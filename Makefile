@@ -1,0 +1,43 @@
+# Two commands a newcomer needs:  make run   and   make test   (see README.md).
+# Both create the virtualenv and install requirements.txt on first use.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: install run test test-race-sqlite lint migrate demo clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+## run: set up, migrate, load demo data and start web + workers + beat (SQLite by default)
+run: install
+	$(BIN)/python manage.py ensure_redis
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	@echo "Starting web (http://127.0.0.1:$${PORT:-8000}/api/), workers and beat; Ctrl-C stops them."
+	$(BIN)/honcho start -f Procfile
+
+## test: set up and run the whole suite (PostgreSQL when DATABASE_URL says so, else SQLite)
+test: install lint
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py ensure_redis
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## test-race-sqlite: the concurrency tests on SQLite, whatever DATABASE_URL says
+test-race-sqlite: install
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py ensure_redis
+	env -u DATABASE_URL $(BIN)/pytest -m race $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/lint-imports
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/python manage.py check
+
+clean:
+	rm -rf var/*.sqlite3* var/celerybeat-schedule* .pytest_cache

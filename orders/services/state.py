@@ -1,0 +1,73 @@
+"""The order state machine and the timeline: every move goes through `order_transition`."""
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from shop.bus import publish
+from shop.events import Event, OrderCancelled
+
+from ..models import Order, OrderEvent
+
+Status = Order.Status
+
+# The only moves an order can make; anything else is refused or ignored.
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.PENDING: frozenset({Status.AWAITING_PAYMENT, Status.REJECTED, Status.CANCELLED}),
+    Status.AWAITING_PAYMENT: frozenset({Status.CONFIRMED, Status.CANCELLED}),
+    Status.CONFIRMED: frozenset({Status.SHIPPED, Status.REFUNDED}),
+    Status.SHIPPED: frozenset({Status.DELIVERED}),
+    Status.DELIVERED: frozenset(),
+    Status.REJECTED: frozenset(),
+    Status.CANCELLED: frozenset(),
+    Status.REFUNDED: frozenset(),
+}
+IN_FLIGHT = (Status.PENDING, Status.AWAITING_PAYMENT)  # saga steps the watchdog looks after
+CLOSED = (Status.REJECTED, Status.CANCELLED, Status.REFUNDED)  # will never be fulfilled
+
+
+def can_transition(order: Order, to_status: str) -> bool:
+    """Say whether the order may move to the status."""
+    return to_status in ALLOWED_TRANSITIONS[order.status]
+
+
+def order_transition(*, order: Order, to_status: str, reason: str = "", now: datetime | None = None) -> None:
+    """Move the order to the status and record it. Caller holds the row lock."""
+    if not can_transition(order, to_status):
+        raise ValueError(f"order {order.pk}: {order.status} → {to_status} is not allowed")
+    now = now or timezone.now()
+    from_status = order.status
+    order.status = to_status
+    order.status_reason = reason
+    order.status_changed_at = now
+    order.redrive_count = 0  # a new step gets a fresh re-drive budget
+    order.save(update_fields=["status", "status_reason", "status_changed_at", "redrive_count", "updated_at"])
+    OrderEvent.objects.create(
+        order=order, kind=OrderEvent.Kind.TRANSITION, name=f"{from_status} → {to_status}",
+        from_status=from_status, to_status=to_status, detail=reason, at=now,
+    )
+
+
+def order_cancel_and_compensate(*, order: Order, to_status: str, reason: str) -> None:
+    """Close the order and tell inventory and payments to undo their part. Caller holds the lock."""
+    previous_status = order.status
+    order_transition(order=order, to_status=to_status, reason=reason)
+    order_publish(order=order, event=OrderCancelled(
+        order_id=str(order.pk), reason=reason, previous_status=previous_status,
+    ))
+
+
+def order_publish(*, order: Order, event: Event, detail: str = "published") -> None:
+    """Publish the event in the caller's transaction and record it on the timeline."""
+    publish(event)
+    timeline_record(order=order, kind=OrderEvent.Kind.EVENT, name=event.type_name(),
+                    event_id=event.event_id, detail=detail)
+
+
+def timeline_record(
+    *, order: Order, kind: str, name: str, event_id: str | None = None, handler: str = "", detail: str = ""
+) -> OrderEvent:
+    """Append an entry to the order's timeline."""
+    return OrderEvent.objects.create(
+        order=order, kind=kind, name=name, event_id=event_id, handler=handler, detail=detail, at=timezone.now(),
+    )
