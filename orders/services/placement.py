@@ -72,9 +72,10 @@ def order_place(
                                   idempotency_key=idempotency_key, fingerprint=fingerprint)
     except IntegrityError:
         # A concurrent request with the same key won the unique constraint: answer with its order.
-        earlier = idempotency_key and _replay(customer=customer, idempotency_key=idempotency_key,
-                                              fingerprint=fingerprint)
-        if not earlier:
+        if idempotency_key is None:
+            raise
+        earlier = _replay(customer=customer, idempotency_key=idempotency_key, fingerprint=fingerprint)
+        if earlier is None:
             raise
         return earlier
     return Placement(order=order, replayed=False)
@@ -162,8 +163,9 @@ def _parse_lines(lines: Any) -> dict[uuid.UUID, int]:
 def _parse_uuid(value: Any, index: int) -> uuid.UUID:
     if isinstance(value, uuid.UUID):
         return value
-    try:
-        return uuid.UUID(str(value)) if isinstance(value, str) else uuid.UUID(int=-1)
-    except ValueError:
-        pass
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            pass
     raise ServiceError(f"lines[{index}].product_id must be a UUID.", field="lines")

@@ -1,0 +1,166 @@
+"""
+The order saga: how each event of inventory, payments and the bus moves an order.
+
+One transaction per event with the order row locked. Each service lists, per
+status the order may be in, what the event does there; in any other status the
+event is late, duplicated or out of order and is only recorded as ignored, so an
+order never moves backwards.
+"""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from shop.events import (
+    Event, EventDeadLettered, OrderConfirmed, PaymentCaptured, PaymentDeclined, PaymentRequested,
+    RefundRequested, ReservationExpired, ReservationRevoked, StockRejected, StockReserved,
+)
+
+from ..models import Order, OrderEvent
+from .state import CLOSED, order_cancel_and_compensate, order_publish, order_transition, timeline_record
+
+logger = logging.getLogger(__name__)
+Status = Order.Status
+
+LATE_CAPTURE_REASON = "payment captured after the order was closed"
+
+
+@dataclass(frozen=True)
+class Step:
+    """What an event does to an order in one status: a transition and/or a follow-up."""
+
+    to_status: str | None = None
+    then: Callable[[Order, Event], None] | None = None
+    compensate: bool = False  # the move closes the order: publish `order_cancelled`
+    reason: Callable[[Event], str] | None = None
+
+
+def saga_event_apply(*, event: Event, handler: str, steps: dict[str, Step]) -> Order | None:
+    """Record the event on its order and take the step for the order's status, if any."""
+    with transaction.atomic():
+        order = _order_locked(event)
+        if order is None:
+            return None
+        step = steps.get(order.status)
+        detail = _event_detail(event)
+        if step is None:
+            detail = f"ignored in {order.status}" + (f": {detail}" if detail else "")
+        timeline_record(order=order, kind=OrderEvent.Kind.EVENT, name=event.type_name(),
+                        event_id=event.event_id, handler=handler, detail=detail)
+        if step is not None:
+            _take(order, event, step)
+    return order
+
+
+def _order_locked(event: Event) -> Order | None:
+    order = Order.objects.select_for_update().filter(pk=event.order_id).first()
+    if order is None:  # not an order of ours: nothing to move, and retrying would not help
+        logger.warning("%s for unknown order %s ignored", event.type_name(), event.order_id)
+    return order
+
+
+def _take(order: Order, event: Event, step: Step) -> None:
+    reason = step.reason(event) if step.reason else ""
+    if step.compensate:
+        order_cancel_and_compensate(order=order, to_status=step.to_status, reason=reason)
+    elif step.to_status:
+        order_transition(order=order, to_status=step.to_status, reason=reason)
+    if step.then:
+        step.then(order, event)
+
+
+def _event_detail(event: Event) -> str:
+    return getattr(event, "reason", "") or getattr(event, "error", "")
+
+
+def _request_payment(order: Order, event: Event) -> None:
+    order_publish(order=order, event=payment_requested_for(order))
+
+
+def payment_requested_for(order: Order) -> PaymentRequested:
+    """Return a new `payment_requested` command for the order's total."""
+    return PaymentRequested(order_id=str(order.pk), customer_id=order.customer_id, amount=str(order.total),
+                            currency=order.currency, payment_token=order.payment_token)
+
+
+def _confirm(order: Order, event: Event) -> None:
+    order_publish(order=order, event=OrderConfirmed(order_id=str(order.pk)))
+
+
+def _refund_late_capture(order: Order, event: Event) -> None:
+    order_publish(order=order, event=RefundRequested(order_id=str(order.pk), reason=LATE_CAPTURE_REASON))
+
+
+def _event_reason(event: Event) -> str:
+    return event.reason
+
+
+def saga_stock_reserved(*, event: StockReserved, handler: str) -> Order | None:
+    """Move a pending order on to payment."""
+    return saga_event_apply(event=event, handler=handler, steps={
+        Status.PENDING: Step(to_status=Status.AWAITING_PAYMENT, then=_request_payment),
+    })
+
+
+def saga_stock_rejected(*, event: StockRejected, handler: str) -> Order | None:
+    """Reject a pending order inventory could not reserve."""
+    return saga_event_apply(event=event, handler=handler, steps={
+        Status.PENDING: Step(to_status=Status.REJECTED, reason=_event_reason),
+    })
+
+
+def saga_payment_captured(*, event: PaymentCaptured, handler: str) -> Order | None:
+    """Confirm the paid order, or give the money back if the order is already closed."""
+    late = Step(then=_refund_late_capture)
+    return saga_event_apply(event=event, handler=handler, steps={
+        Status.AWAITING_PAYMENT: Step(to_status=Status.CONFIRMED, then=_confirm),
+        **{status: late for status in CLOSED},
+    })
+
+
+def saga_payment_declined(*, event: PaymentDeclined, handler: str) -> Order | None:
+    """Cancel an order whose payment was declined."""
+    return saga_event_apply(event=event, handler=handler, steps={
+        Status.AWAITING_PAYMENT: Step(to_status=Status.CANCELLED, compensate=True, reason=_event_reason),
+    })
+
+
+def saga_reservation_expired(*, event: ReservationExpired, handler: str) -> Order | None:
+    """Cancel an order whose payment did not arrive before its reservation expired."""
+    return saga_event_apply(event=event, handler=handler, steps={
+        Status.AWAITING_PAYMENT: Step(to_status=Status.CANCELLED, compensate=True,
+                                      reason=lambda event: "reservation expired before payment"),
+    })
+
+
+def saga_reservation_revoked(*, event: ReservationRevoked, handler: str) -> Order | None:
+    """Cancel (or refund, if paid) an order inventory can no longer honour."""
+    cancel = Step(to_status=Status.CANCELLED, compensate=True, reason=_event_reason)
+    return saga_event_apply(event=event, handler=handler, steps={
+        Status.PENDING: cancel,
+        Status.AWAITING_PAYMENT: cancel,
+        Status.CONFIRMED: Step(to_status=Status.REFUNDED, compensate=True, reason=_event_reason),
+    })
+
+
+def saga_event_dead_lettered(*, event: EventDeadLettered, handler: str) -> Order | None:
+    """Compensate an in-flight order whose saga step failed for good."""
+    cancel = Step(to_status=Status.CANCELLED, compensate=True,
+                  reason=lambda event: f"saga step failed: {event.handler}")
+    return saga_event_apply(event=event, handler=handler, steps={
+        Status.PENDING: cancel,
+        Status.AWAITING_PAYMENT: cancel,
+    })
+
+
+def saga_event_note(*, event: Event, handler: str) -> Order | None:
+    """Record an event that does not move the order (stock committed, payment refunded ...)."""
+    with transaction.atomic():
+        order = _order_locked(event)
+        if order is None:
+            return None
+        timeline_record(order=order, kind=OrderEvent.Kind.EVENT, name=event.type_name(),
+                        event_id=event.event_id, handler=handler, detail=_event_detail(event))
+    return order

@@ -1,0 +1,200 @@
+"""
+Services of the payments context.
+
+Handlers only record intent (a pending payment, a cancel or refund request) and, on
+commit, enqueue `payment_settle_task`. That task runs `payment_settle`, the one place
+that calls the gateway — always outside a transaction, since a gateway call is slow
+I/O and an open write transaction on SQLite blocks every other writer. Results are
+recorded in short transactions under the payment's row lock, only ever moving forward.
+"""
+
+import logging
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from shop.bus import publish
+from shop.events import PaymentCaptured, PaymentDeclined, PaymentRefunded, PaymentVoided
+
+from . import selectors
+from .gateway import GatewayError, GatewayResult, GatewayTimeout, PaymentGateway, get_gateway
+from .models import Payment
+
+logger = logging.getLogger(__name__)
+Status = Payment.Status
+
+
+def payment_request(
+    *, order_id: uuid.UUID | str, customer_id: int, amount: Decimal, currency: str, payment_token: str
+) -> Payment:
+    """Record the charge of an order once, and have it settled; replay a known result."""
+    with transaction.atomic():
+        payment, created = Payment.objects.get_or_create(
+            order_id=order_id,
+            defaults={
+                "customer_id": customer_id, "amount": amount, "currency": currency,
+                "payment_token": payment_token, "idempotency_key": f"charge:{order_id}",
+            },
+        )
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        if created or payment.status == Status.PENDING:  # pending: re-drive a lost settle
+            _settle_on_commit(payment.pk)
+        elif payment.status == Status.CAPTURED:
+            publish(_captured_event(payment))
+        elif payment.status == Status.DECLINED:
+            publish(PaymentDeclined(order_id=str(payment.order_id), reason=payment.decline_reason))
+        # voided (a cancel came first: tombstone) or refunded: nothing more to do
+        return payment
+
+
+def payment_cancel(*, order_id: uuid.UUID | str) -> Payment:
+    """Void the order's payment, refund it if captured, or leave a tombstone."""
+    with transaction.atomic():
+        payment, created = Payment.objects.get_or_create(
+            order_id=order_id,
+            defaults={
+                "customer_id": None, "amount": Decimal("0"), "currency": settings.SHOP_CURRENCY,
+                "status": Status.VOIDED, "idempotency_key": f"charge:{order_id}",
+            },
+        )
+        if created:  # the tombstone: a late payment_requested finds it and charges nothing
+            publish(PaymentVoided(order_id=str(order_id)))
+            return payment
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        if payment.status == Status.PENDING:
+            payment.cancel_requested = True
+            payment.save(update_fields=["cancel_requested", "updated_at"])
+            _settle_on_commit(payment.pk)
+        elif payment.status == Status.CAPTURED:
+            _request_refund(payment)
+        return payment
+
+
+def payment_refund_request(*, order_id: uuid.UUID | str) -> Payment | None:
+    """Refund the order's captured payment; anything else needs no refund."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().filter(order_id=order_id).first()
+        if payment is not None and payment.status == Status.CAPTURED:
+            _request_refund(payment)
+        return payment
+
+
+def payments_resume(*, older_than_seconds: int | None = None) -> int:
+    """Re-drive payments still owing gateway work; return how many were enqueued."""
+    age = settings.PAYMENT_RESUME_AFTER_SECONDS if older_than_seconds is None else older_than_seconds
+    now = timezone.now()
+    payment_ids = selectors.payment_ids_to_resume(updated_before=now - timedelta(seconds=age))
+    with transaction.atomic():
+        # Touch them so the next resume run does not enqueue them again while queued.
+        Payment.objects.filter(pk__in=payment_ids).update(updated_at=now)
+        for payment_id in payment_ids:
+            _settle_on_commit(payment_id)
+    return len(payment_ids)
+
+
+def payment_settle(*, payment_id: uuid.UUID | str) -> Payment:
+    """Take the payment to its next state through the gateway; safe to repeat and to race.
+
+    Not one transaction: it must run outside any, as it waits on the gateway.
+    Raises GatewayTimeout/GatewayError for the task to retry with the same keys.
+    """
+    gateway = get_gateway()
+    payment = Payment.objects.get(pk=payment_id)
+    try:
+        if payment.status == Status.PENDING:
+            payment = (_void if payment.cancel_requested else _charge)(payment, gateway)
+        if payment.status == Status.CAPTURED and payment.refund_requested:
+            payment = _refund(payment, gateway)
+    except (GatewayTimeout, GatewayError):
+        # Still owed and being retried: keep payments_resume from piling on meanwhile.
+        Payment.objects.filter(pk=payment.pk).update(updated_at=timezone.now())
+        raise
+    return payment
+
+
+def _charge(payment: Payment, gateway: PaymentGateway) -> Payment:
+    result = gateway.charge(
+        idempotency_key=payment.idempotency_key, amount=payment.amount,
+        currency=payment.currency, token=payment.payment_token,
+    )
+    return _record_charge_result(payment_id=payment.pk, result=result)
+
+
+def _void(payment: Payment, gateway: PaymentGateway) -> Payment:
+    # A void that comes too late answers `captured`: recorded below, then refunded.
+    result = gateway.void(idempotency_key=payment.idempotency_key)
+    return _record_charge_result(payment_id=payment.pk, result=result)
+
+
+def _refund(payment: Payment, gateway: PaymentGateway) -> Payment:
+    result = gateway.refund(
+        idempotency_key=payment.refund_idempotency_key or f"refund:{payment.order_id}",
+        charge_reference=payment.gateway_reference, amount=payment.amount,
+    )
+    if result.outcome != "refunded":  # never drop a refund we owe: retry, loudly
+        logger.error("refund of payment %s not accepted: %s", payment.pk, result.message)
+        raise GatewayError(f"refund of {payment.pk} not accepted: {result.outcome} {result.message}")
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        if payment.status != Status.CAPTURED:  # another settle recorded it first
+            return payment
+        payment.status = Status.REFUNDED
+        payment.refunded_amount = payment.amount
+        payment.refund_reference = result.reference
+        payment.save(update_fields=["status", "refunded_amount", "refund_reference", "updated_at"])
+        publish(PaymentRefunded(order_id=str(payment.order_id), amount=str(payment.amount)))
+        return payment
+
+
+def _record_charge_result(*, payment_id: uuid.UUID, result: GatewayResult) -> Payment:
+    """Move a pending payment to the gateway's outcome and announce it, once."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if payment.status != Status.PENDING:  # another settle recorded it first
+            return payment
+        payment.gateway_reference = result.reference
+        if result.outcome == "captured":
+            payment.status = Status.CAPTURED
+            # Late capture on a cancelled order: keep the record true, then give it back.
+            if payment.cancel_requested:
+                payment.refund_requested = True
+                payment.refund_idempotency_key = f"refund:{payment.order_id}"
+            publish(_captured_event(payment))
+        elif result.outcome == "declined":
+            payment.status = Status.DECLINED
+            payment.decline_reason = result.message
+            publish(PaymentDeclined(order_id=str(payment.order_id), reason=result.message))
+        elif result.outcome == "voided":
+            payment.status = Status.VOIDED
+            publish(PaymentVoided(order_id=str(payment.order_id)))
+        else:
+            raise GatewayError(f"unexpected gateway outcome {result.outcome!r} for {payment_id}")
+        payment.save()
+        return payment
+
+
+def _request_refund(payment: Payment) -> None:
+    """Mark a captured payment for refund and have it settled. Caller holds the row lock."""
+    if not payment.refund_requested:
+        payment.refund_requested = True
+        payment.refund_idempotency_key = f"refund:{payment.order_id}"
+        payment.save(update_fields=["refund_requested", "refund_idempotency_key", "updated_at"])
+    _settle_on_commit(payment.pk)
+
+
+def _captured_event(payment: Payment) -> PaymentCaptured:
+    return PaymentCaptured(
+        order_id=str(payment.order_id), payment_id=str(payment.pk),
+        amount=str(payment.amount), currency=payment.currency,
+    )
+
+
+def _settle_on_commit(payment_id: uuid.UUID) -> None:
+    """Enqueue the settle task once the caller's transaction has committed."""
+    from .tasks import payment_settle_task  # tasks import this module
+
+    transaction.on_commit(lambda: payment_settle_task.delay(str(payment_id)))
