@@ -1,1 +1,26 @@
-"""Event handlers of this context."""
+"""Event handlers of payments: each hands the event to one service."""
+
+from decimal import Decimal
+
+from shop.bus import subscribe
+from shop.events import OrderCancelled, PaymentRequested, RefundRequested, signals
+
+from .services import payment_cancel, payment_refund_request, payment_request
+
+
+@subscribe(signals.payment_requested)
+def on_payment_requested(event: PaymentRequested) -> None:
+    payment_request(
+        order_id=event.order_id, customer_id=event.customer_id, amount=Decimal(event.amount),
+        currency=event.currency, payment_token=event.payment_token,
+    )
+
+
+@subscribe(signals.order_cancelled)
+def on_order_cancelled(event: OrderCancelled) -> None:
+    payment_cancel(order_id=event.order_id)
+
+
+@subscribe(signals.refund_requested)
+def on_refund_requested(event: RefundRequested) -> None:
+    payment_refund_request(order_id=event.order_id)

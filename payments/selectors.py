@@ -18,7 +18,8 @@ def payment_list(*, user, order_id: uuid.UUID | None = None) -> QuerySet[Payment
     return payments
 
 
-def payment_ids_to_resume(*, updated_before: datetime) -> list[uuid.UUID]:
-    """Return ids of payments the settle task still owes work and nobody touched lately."""
+def payment_ids_to_resume(*, updated_before: datetime, limit: int = 500) -> list[uuid.UUID]:
+    """Return ids of payments still owing gateway work that nobody touched lately, oldest first."""
     owed = Q(status=Payment.Status.PENDING) | Q(status=Payment.Status.CAPTURED, refund_requested=True)
-    return list(Payment.objects.filter(owed, updated_at__lt=updated_before).values_list("id", flat=True))
+    payments = Payment.objects.filter(owed, updated_at__lt=updated_before).order_by("updated_at")
+    return list(payments.values_list("id", flat=True)[:limit])  # the rest on the next run

@@ -1,3 +1,8 @@
-from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list = []
+from .api import PaymentViewSet
+
+router = SimpleRouter()
+router.register("payments", PaymentViewSet, basename="payment")
+
+urlpatterns = router.urls

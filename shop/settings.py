@@ -143,7 +143,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_TIME_LIMIT = min(120, CELERY_VISIBILITY_TIMEOUT // 2)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 10
 CELERY_TASK_DEFAULT_QUEUE = "events"  # DB-bound handlers
-CELERY_TASK_ROUTES = {"payments.tasks.*": {"queue": "gateway"}}  # I/O-bound gateway calls
+# Gateway calls are I/O-bound: their own queue, served by a thread pool.
+CELERY_TASK_ROUTES = {"payments.tasks.payment_settle_task": {"queue": "gateway"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -196,6 +197,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Order and payment statuses share the name "status"; name their enums apart.
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.models.Order.Status",
+        "PaymentStatusEnum": "payments.models.Payment.Status",
+    },
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------------------

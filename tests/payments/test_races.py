@@ -1,0 +1,58 @@
+"""Settles racing in real threads against a real database (committed transactions)."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from payments.models import Payment, SimulatedGatewayOperation
+from payments.services import payment_cancel, payment_settle
+from shop.models import OutboxEvent
+from tests.payments.factories import make_payment
+
+pytestmark = [pytest.mark.race, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def no_broker(monkeypatch):
+    """Keep committed on_commit hooks from reaching Redis: these tests drive settles themselves."""
+    monkeypatch.setattr("payments.tasks.payment_settle_task.delay", lambda *args: None)
+    monkeypatch.setattr("shop.bus.publishing.send_event", lambda *args, **kwargs: True)
+
+
+def run_concurrently(functions) -> list[BaseException]:
+    barrier, errors = threading.Barrier(len(functions)), []
+
+    def worker(function):
+        try:
+            barrier.wait()
+            function()
+        except BaseException as error:  # reported to the test, not lost in the thread
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=[function]) for function in functions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def test_eight_settles_racing_capture_once_and_announce_once(settings):
+    settings.PAYMENT_GATEWAY_LATENCY_MS = 20  # widen the window between read and record
+    payment = make_payment()
+    assert run_concurrently([lambda: payment_settle(payment_id=payment.pk)] * 8) == []
+    assert Payment.objects.get().status == Payment.Status.CAPTURED
+    assert SimulatedGatewayOperation.objects.count() == 1
+    assert OutboxEvent.objects.filter(event_type__startswith="shop.payments.payment_captured").count() == 1
+
+
+def test_settles_racing_a_cancel_end_voided_or_refunded_never_captured(settings):
+    settings.PAYMENT_GATEWAY_LATENCY_MS = 20
+    payment = make_payment()
+    settle = lambda: payment_settle(payment_id=payment.pk)  # noqa: E731
+    assert run_concurrently([settle, settle, lambda: payment_cancel(order_id=payment.order_id), settle]) == []
+    payment_settle(payment_id=payment.pk)  # the settle the cancel enqueued
+    assert Payment.objects.get().status in {Payment.Status.VOIDED, Payment.Status.REFUNDED}

@@ -1,0 +1,48 @@
+"""Task wiring: run locally with .apply(), no broker."""
+
+import pytest
+
+from payments.gateway import GatewayTimeout
+from payments.models import Payment, SimulatedGatewayOperation
+from payments.services import payment_cancel
+from payments.tasks import payment_settle_task, payments_resume_task
+from tests.payments.factories import make_payment
+
+pytestmark = pytest.mark.django_db
+
+
+def test_settle_task_routes_to_the_gateway_queue(settings):
+    from celery import current_app
+
+    route = current_app.amqp.router.route({}, payment_settle_task.name)
+    assert route["queue"].name == "gateway"
+    assert current_app.amqp.router.route({}, payments_resume_task.name)["queue"].name == "gateway"
+
+
+def test_settle_task_captures():
+    payment = make_payment()
+    payment_settle_task.apply(args=[str(payment.pk)]).get()
+    assert Payment.objects.get().status == Payment.Status.CAPTURED
+
+
+def test_settle_task_retries_a_flaky_refund_until_it_succeeds(bus):
+    payment = make_payment(payment_token="tok_refundFlaky")
+    payment_settle_task.apply(args=[str(payment.pk)]).get()
+    payment_cancel(order_id=payment.order_id)
+    payment_settle_task.apply(args=[str(payment.pk)]).get()
+    assert Payment.objects.get().status == Payment.Status.REFUNDED
+    assert SimulatedGatewayOperation.objects.get(kind="refund").attempts == 4
+    assert len(bus.published("shop.payments.payment_refunded")) == 1
+
+
+def test_settle_task_gives_up_after_max_retries_and_leaves_the_payment_pending():
+    payment = make_payment(payment_token="tok_timeout")
+    result = payment_settle_task.apply(args=[str(payment.pk)])
+    with pytest.raises(GatewayTimeout):
+        result.get()
+    assert SimulatedGatewayOperation.objects.get().attempts == payment_settle_task.max_retries + 1
+    assert Payment.objects.get().status == Payment.Status.PENDING
+
+
+def test_resume_task_reports_the_count():
+    assert payments_resume_task.apply().get() == 0
