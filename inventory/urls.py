@@ -1,3 +1,8 @@
-from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list = []
+from .api import ProductViewSet
+
+router = SimpleRouter()
+router.register("products", ProductViewSet, basename="product")
+
+urlpatterns = router.urls

@@ -108,15 +108,15 @@ def _reserve_line(product_id: uuid.UUID, quantity: int) -> None:
         pk=product_id, active=True, on_hand__gte=F("reserved") + quantity
     ).update(reserved=F("reserved") + quantity)
     if not reserved:
-        raise _Refused(_shortage_reason(product_id, withdrawn="product inactive"))
+        raise _Refused(_shortage_reason(product_id))
 
 
-def _shortage_reason(product_id: uuid.UUID, *, withdrawn: str) -> str:
+def _shortage_reason(product_id: uuid.UUID) -> str:
     product = Product.objects.filter(pk=product_id).only("sku", "active").first()
     if product is None:
         return "unknown product"
     if not product.active:
-        return withdrawn.format(sku=product.sku)
+        return "product inactive"
     return f"insufficient stock for {product.sku}"
 
 
@@ -179,13 +179,15 @@ def _sell_available(reservation: Reservation) -> None:
             pk=line.product_id, active=True, on_hand__gte=F("reserved") + line.quantity
         ).update(on_hand=F("on_hand") - line.quantity)
         if not sold:
-            raise _Refused(_shortage_reason(line.product_id, withdrawn="product {sku} withdrawn")
-                           if not _still_active(line.product_id) else "reservation expired and stock is gone")
+            raise _Refused(_lapsed_reason(line.product_id))
         _record_sale(line, reservation)
 
 
-def _still_active(product_id) -> bool:
-    return Product.objects.filter(pk=product_id, active=True).exists()
+def _lapsed_reason(product_id: uuid.UUID) -> str:
+    product = Product.objects.filter(pk=product_id).only("sku", "active").first()
+    if product is not None and not product.active:
+        return f"product {product.sku} withdrawn"
+    return "reservation expired and stock is gone"
 
 
 def _record_sale(line: ReservationLine, reservation: Reservation) -> None:

@@ -38,20 +38,21 @@ def stock_adjust(*, product_id, delta: int, reason: str, user) -> Product:
 
 
 def _refusal(pk, delta: int) -> ServiceError:
-    """Explain why the adjustment of the product was refused."""
     product = Product.objects.filter(pk=pk).first()
     if product is None:
         return NotFound(f"No product with id {pk}.")
+    return ServiceError(stock_adjust_refusal(product=product, delta=delta) or "Stock changed meanwhile; try again.",
+                        field="delta")
+
+
+def stock_adjust_refusal(*, product: Product, delta: int) -> str | None:
+    """Say why adjusting the product (as last read) by delta would be refused, or None."""
     target = product.on_hand + delta
     if target > MAX_STOCK:
-        return ServiceError(f"Stock of {product.sku} cannot exceed {MAX_STOCK} units.", field="delta")
-    if product.reserved == 0:
-        return ServiceError(
-            f"Cannot lower stock of {product.sku} to {target}: only {product.on_hand} units are on hand.",
-            field="delta",
-        )
-    return ServiceError(
-        f"Cannot lower stock of {product.sku} to {target}: "
-        f"{product.reserved} units are reserved by open orders.",
-        field="delta",
-    )
+        return f"Stock of {product.sku} cannot exceed {MAX_STOCK} units."
+    if target < product.reserved and product.reserved:
+        return (f"Cannot lower stock of {product.sku} to {target}: "
+                f"{product.reserved} units are reserved by open orders.")
+    if target < 0:
+        return f"Cannot lower stock of {product.sku} to {target}: only {product.on_hand} units are on hand."
+    return None

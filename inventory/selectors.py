@@ -1,0 +1,56 @@
+"""Reads of the inventory context."""
+
+from django.db.models import F, QuerySet, Sum
+
+from shop.errors import NotFound
+
+from .models import Product, Reservation, ReservationLine, StockMovement
+from .services._common import parse_uuid
+
+
+def product_list(*, include_inactive: bool = False) -> QuerySet[Product]:
+    """Return products (active ones only unless asked), with `available` as a column too."""
+    products = Product.objects.annotate(available_units=F("on_hand") - F("reserved")).order_by("sku")
+    return products if include_inactive else products.filter(active=True)
+
+
+def product_get(*, product_id, include_inactive: bool = False) -> Product:
+    """Return one product or raise NotFound (an inactive one counts as missing unless asked)."""
+    pk = parse_uuid(product_id)
+    product = product_list(include_inactive=include_inactive).filter(pk=pk).first()
+    if product is None:
+        raise NotFound(f"No product with id {product_id}.")
+    return product
+
+
+def product_ledger(*, product_id) -> QuerySet[StockMovement]:
+    """Return the stock movements of a product, newest first."""
+    return StockMovement.objects.filter(product_id=parse_uuid(product_id)).select_related("user")
+
+
+def reservations_active(*, product_id=None) -> QuerySet[Reservation]:
+    """Return the reservations still holding stock, optionally only those holding a product."""
+    reservations = Reservation.objects.filter(status=Reservation.Status.ACTIVE).prefetch_related("lines")
+    if product_id is not None:
+        holding = ReservationLine.objects.filter(product_id=parse_uuid(product_id)).values("reservation_id")
+        reservations = reservations.filter(pk__in=holding)
+    return reservations.order_by("expires_at")
+
+
+def stock_invariant_violations() -> list[str]:
+    """Describe every product whose on_hand or reserved disagrees with the ledger or reservations."""
+    ledger = dict(StockMovement.objects.values_list("product").annotate(total=Sum("delta")))
+    held = dict(
+        ReservationLine.objects.filter(reservation__status=Reservation.Status.ACTIVE)
+        .values_list("product").annotate(total=Sum("quantity"))
+    )
+    problems = []
+    for product in Product.objects.only("sku", "on_hand", "reserved"):
+        if product.on_hand != ledger.get(product.pk, 0):
+            problems.append(f"{product.sku}: on_hand {product.on_hand} != ledger {ledger.get(product.pk, 0)}")
+        if product.reserved != held.get(product.pk, 0):
+            problems.append(f"{product.sku}: reserved {product.reserved} != active reservations "
+                            f"{held.get(product.pk, 0)}")
+        if not 0 <= product.reserved <= product.on_hand:
+            problems.append(f"{product.sku}: reserved {product.reserved} outside 0..{product.on_hand}")
+    return problems
