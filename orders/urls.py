@@ -1,3 +1,8 @@
-from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list = []
+from .api import OrderViewSet
+
+router = SimpleRouter()
+router.register("orders", OrderViewSet, basename="order")
+
+urlpatterns = router.urls

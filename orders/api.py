@@ -1,0 +1,95 @@
+"""The orders API: place, list, read, cancel, ship and deliver orders."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAdminUser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from . import selectors, services
+from .filters import OrderFilter
+from .models import Order
+from .serializers import OrderCreateSerializer, OrderDetailSerializer, OrderSerializer
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description="{detail, code[, field]}")
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    description="Repeat the request with the same key and body to get the same order back (max 255 chars).",
+)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List orders (customers: their own; staff: all)"),
+    retrieve=extend_schema(summary="An order with its timeline", responses={200: OrderDetailSerializer}),
+)
+class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = OrderSerializer
+    filterset_class = OrderFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no user
+            return Order.objects.none()
+        return selectors.orders_visible_to(user=self.request.user)
+
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        return self._detail(self.get_object())
+
+    @extend_schema(
+        summary="Place an order", request=OrderCreateSerializer, parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: OrderDetailSerializer, 200: OrderDetailSerializer, 400: ERROR, 422: ERROR},
+    )
+    def create(self, request: Request) -> Response:
+        serializer = OrderCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        placement = services.order_place(
+            customer=request.user,
+            lines=[{"product_id": line["product_id"], "quantity": line["quantity"]} for line in data["lines"]],
+            payment_token=data["payment_token"],
+            idempotency_key=self._idempotency_key(request),
+            fingerprint=services.request_fingerprint(request.data),
+        )
+        # Re-read through the selector so lines and customer come the same way as on GET.
+        response = self._detail(selectors.orders_visible_to(user=request.user).get(pk=placement.order.pk))
+        response.status_code = status.HTTP_200_OK if placement.replayed else status.HTTP_201_CREATED
+        if placement.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+    @extend_schema(summary="Cancel an order before it ships (paid orders are refunded)", request=None,
+                   responses={200: OrderDetailSerializer, 404: ERROR, 409: ERROR})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk=None) -> Response:
+        order = services.order_cancel(order_id=self.get_object().pk, user=request.user)
+        return self._detail(order)
+
+    @extend_schema(summary="Ship a confirmed order (staff)", request=None,
+                   responses={200: OrderDetailSerializer, 403: ERROR, 409: ERROR})
+    @action(detail=True, methods=["post"], permission_classes=[IsAdminUser])
+    def ship(self, request: Request, pk=None) -> Response:
+        return self._detail(services.order_ship(order_id=self.get_object().pk, user=request.user))
+
+    @extend_schema(summary="Mark a shipped order delivered (staff)", request=None,
+                   responses={200: OrderDetailSerializer, 403: ERROR, 409: ERROR})
+    @action(detail=True, methods=["post"], permission_classes=[IsAdminUser])
+    def deliver(self, request: Request, pk=None) -> Response:
+        return self._detail(services.order_deliver(order_id=self.get_object().pk, user=request.user))
+
+    def _detail(self, order: Order) -> Response:
+        order.timeline_entries = selectors.order_timeline(order_id=order.pk)
+        return Response(OrderDetailSerializer(order).data)
+
+    @staticmethod
+    def _idempotency_key(request: Request) -> str | None:
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is None:
+            return None
+        if not 1 <= len(key.strip()) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+            raise ValidationError({IDEMPOTENCY_HEADER: f"Must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters."})
+        return key.strip()

@@ -1,0 +1,73 @@
+"""What customers and staff do to an order: cancel it, ship it, mark it delivered."""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from shop.errors import Conflict, NotFound, ServiceError
+from shop.events import OrderDelivered, OrderShipped
+
+from ..models import Order
+from .state import order_cancel_and_compensate, order_publish, order_transition
+
+Status = Order.Status
+
+
+class Forbidden(ServiceError):
+    status_code = 403
+    code = "permission_denied"
+
+
+def order_cancel(*, order_id, user: AbstractBaseUser, reason: str = "cancelled by customer") -> Order:
+    """Cancel the order before it ships; a paid order is refunded."""
+    with transaction.atomic():
+        order = _order_locked(order_id=order_id, user=user)
+        if order.status in (Status.PENDING, Status.AWAITING_PAYMENT):
+            to_status = Status.CANCELLED
+        elif order.status == Status.CONFIRMED:
+            to_status = Status.REFUNDED
+        else:
+            raise Conflict(f"An order that is {order.get_status_display().lower()} can no longer be cancelled.",
+                           field="status")
+        # inventory releases or restocks, payments voids or refunds: both read previous_status
+        order_cancel_and_compensate(order=order, to_status=to_status, reason=reason)
+    return order
+
+
+def order_ship(*, order_id, user: AbstractBaseUser) -> Order:
+    """Mark a confirmed order as shipped."""
+    with transaction.atomic():
+        order = _order_locked(order_id=order_id, user=user, staff_only=True)
+        _require(order, Status.CONFIRMED, "shipped")
+        order_transition(order=order, to_status=Status.SHIPPED, reason=f"shipped by {user.get_username()}")
+        order_publish(order=order, event=OrderShipped(order_id=str(order.pk)))
+    return order
+
+
+def order_deliver(*, order_id, user: AbstractBaseUser) -> Order:
+    """Mark a shipped order as delivered."""
+    with transaction.atomic():
+        order = _order_locked(order_id=order_id, user=user, staff_only=True)
+        _require(order, Status.SHIPPED, "marked delivered")
+        order_transition(order=order, to_status=Status.DELIVERED,
+                         reason=f"delivered, recorded by {user.get_username()}")
+        order_publish(order=order, event=OrderDelivered(order_id=str(order.pk)))
+    return order
+
+
+def _order_locked(*, order_id, user: AbstractBaseUser, staff_only: bool = False) -> Order:
+    """Lock the order the user may act on; someone else's order does not exist for them."""
+    if staff_only and not user.is_staff:
+        raise Forbidden("Only staff can do this.")
+    orders = Order.objects.select_for_update()
+    if not user.is_staff:
+        orders = orders.filter(customer=user)
+    try:
+        return orders.get(pk=order_id)
+    except (Order.DoesNotExist, ValidationError, ValueError, TypeError):  # malformed ids too
+        raise NotFound("Order not found.") from None
+
+
+def _require(order: Order, status: str, action: str) -> None:
+    if order.status != status:
+        raise Conflict(f"Only a {status} order can be {action}; this one is {order.status}.", field="status")

@@ -1,0 +1,67 @@
+"""Find sagas stuck in a step past the deadline: re-drive them, then give up and compensate."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from shop.events import Event, OrderPlaced
+
+from ..models import Order, OrderEvent
+from .saga import payment_requested_for
+from .state import IN_FLIGHT, order_cancel_and_compensate, order_publish, timeline_record
+
+Status = Order.Status
+TIMED_OUT_REASON = "saga timed out"
+BATCH_SIZE = 500  # per run; the next run picks up the rest
+
+
+@dataclass(frozen=True)
+class WatchdogReport:
+    redriven: int = 0
+    cancelled: int = 0
+
+
+def stuck_orders_queryset(now: datetime) -> QuerySet[Order]:
+    """Return in-flight orders whose current step is older than the deadline, oldest first."""
+    deadline = now - timedelta(seconds=settings.SAGA_STEP_DEADLINE_SECONDS)
+    return Order.objects.filter(status__in=IN_FLIGHT, status_changed_at__lt=deadline).order_by("status_changed_at")
+
+
+def saga_watchdog(*, now: datetime | None = None) -> WatchdogReport:
+    """Re-drive or compensate every stuck saga, each order in its own transaction."""
+    now = now or timezone.now()
+    stuck_ids = list(stuck_orders_queryset(now).values_list("pk", flat=True)[:BATCH_SIZE])
+    outcomes = [saga_unstick(order_id=order_id, now=now) for order_id in stuck_ids]
+    return WatchdogReport(redriven=outcomes.count("redriven"), cancelled=outcomes.count("cancelled"))
+
+
+def saga_unstick(*, order_id, now: datetime) -> str:
+    """Re-send the stuck step's command, or cancel once the re-drives are used up."""
+    with transaction.atomic():
+        # Re-check under the lock: an event may have moved the order since the selection.
+        order = stuck_orders_queryset(now).select_for_update().filter(pk=order_id).first()
+        if order is None:
+            return "moved on"
+        if order.redrive_count >= settings.SAGA_MAX_REDRIVES:
+            order_cancel_and_compensate(order=order, to_status=Status.CANCELLED, reason=TIMED_OUT_REASON)
+            return "cancelled"
+        order.redrive_count += 1
+        order.status_changed_at = now
+        order.save(update_fields=["redrive_count", "status_changed_at", "updated_at"])
+        timeline_record(order=order, kind=OrderEvent.Kind.NOTE, name="saga step re-driven",
+                        detail=f"re-drive {order.redrive_count} of {settings.SAGA_MAX_REDRIVES} in {order.status}")
+        order_publish(order=order, event=_step_command(order), detail="re-published by the watchdog")
+    return "redriven"
+
+
+def _step_command(order: Order) -> Event:
+    """Return the command of the order's current step, as a new event."""
+    if order.status == Status.PENDING:
+        return OrderPlaced(order_id=str(order.pk), lines=[
+            {"product_id": str(line.product_id), "quantity": line.quantity} for line in order.lines.all()
+        ])
+    return payment_requested_for(order)
