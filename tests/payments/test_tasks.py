@@ -11,12 +11,12 @@ from tests.payments.factories import make_payment
 pytestmark = pytest.mark.django_db
 
 
-def test_settle_task_routes_to_the_gateway_queue(settings):
+def test_gateway_calls_go_to_the_gateway_queue_and_db_work_stays_on_events():
     from celery import current_app
 
-    route = current_app.amqp.router.route({}, payment_settle_task.name)
-    assert route["queue"].name == "gateway"
-    assert current_app.amqp.router.route({}, payments_resume_task.name)["queue"].name == "gateway"
+    route = current_app.amqp.router.route
+    assert route({}, payment_settle_task.name)["queue"].name == "gateway"
+    assert route({}, payments_resume_task.name)["queue"].name == "events"
 
 
 def test_settle_task_captures():
