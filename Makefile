@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install run test test-race-sqlite lint migrate demo clean
+.PHONY: install browser run test test-race-sqlite lint migrate demo clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,12 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 install: $(VENV)/.installed
+
+## browser: Debian's chromium for the browser tests (they skip, saying why, when none can be had)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) ; } \
+	  || echo "No chromium and no way to install it here: the browser tests will be skipped."
 
 ## run: set up, migrate, load demo data and start web + workers + beat (SQLite by default)
 run: install
@@ -25,7 +31,7 @@ run: install
 	$(BIN)/honcho start -f Procfile
 
 ## test: set up and run the whole suite (PostgreSQL when DATABASE_URL says so, else SQLite)
-test: install lint
+test: install lint browser
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py ensure_redis
 	$(BIN)/pytest $(PYTEST_ARGS)
 
