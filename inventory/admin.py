@@ -52,7 +52,7 @@ class ProductAdmin(admin.ModelAdmin):
     list_filter = ["active"]
     search_fields = ["sku", "name"]
     actions = ["deactivate_selected"]
-    change_readonly = ["sku", "on_hand", "reserved", "available", "revision", "created_at", "updated_at", "ledger"]
+    change_readonly = ["console_page", "sku", "on_hand", "reserved", "available", "revision", "created_at", "updated_at", "ledger"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = ProductChangeForm if obj is not None else ProductAddForm
@@ -62,7 +62,7 @@ class ProductAdmin(admin.ModelAdmin):
         if obj is None:
             return [(None, {"fields": ["sku", "name", "price", "on_hand"]})]
         return [
-            (None, {"fields": ["sku", "name", "price", "active", "revision"]}),
+            (None, {"fields": ["console_page", "sku", "name", "price", "active", "revision"]}),
             ("Stock", {"fields": ["on_hand", "reserved", "available", "adjust_by", "adjust_reason"]}),
             ("Stock ledger", {"fields": ["ledger"]}),
             ("Dates", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
@@ -110,6 +110,11 @@ class ProductAdmin(admin.ModelAdmin):
         for product in queryset:
             services.product_deactivate(product_id=product.pk, user=request.user)
         self.message_user(request, f"Deactivated {len(queryset)} product(s); their open reservations were revoked.")
+
+    @admin.display(description="Staff console")
+    def console_page(self, obj: Product) -> str:
+        return format_html('<a href="{}">Stock, ledger and reservations in the console</a>',
+                           reverse("stock_console:detail", args=[obj.pk]))
 
     @admin.display(description="Available")
     def available(self, obj: Product) -> int:

@@ -6,3 +6,6 @@ class InventoryConfig(AppConfig):
 
     def ready(self) -> None:
         from . import handlers  # noqa: F401  subscribes this context's handlers to the bus
+        from .console_panels import register_console_panels
+
+        register_console_panels()  # overview panel of the staff console

@@ -1,6 +1,6 @@
 """Reads of the inventory context."""
 
-from django.db.models import F, QuerySet, Sum
+from django.db.models import F, Q, QuerySet, Sum
 
 from shop.errors import NotFound
 
@@ -54,3 +54,25 @@ def stock_invariant_violations() -> list[str]:
         if not 0 <= product.reserved <= product.on_hand:
             problems.append(f"{product.sku}: reserved {product.reserved} outside 0..{product.on_hand}")
     return problems
+
+
+def products_search(*, query: str = "") -> QuerySet[Product]:
+    """Return every product (inactive ones too) by SKU, searched by SKU or name."""
+    products = product_list(include_inactive=True)
+    query = query.strip()
+    if query:
+        products = products.filter(Q(sku__icontains=query) | Q(name__icontains=query))
+    return products
+
+
+def products_low_stock(*, threshold: int, limit: int) -> list[Product]:
+    """Return the active products with at most `threshold` units available, scarcest first."""
+    return list(product_list().filter(available_units__lte=threshold).order_by("available_units", "sku")[:limit])
+
+
+def product_reservations_active(*, product_id) -> list[tuple[Reservation, int]]:
+    """Return (active reservation, units of this product it holds), soonest expiry first."""
+    pk = parse_uuid(product_id)
+    lines = (ReservationLine.objects.filter(product_id=pk, reservation__status=Reservation.Status.ACTIVE)
+             .select_related("reservation").order_by("reservation__expires_at"))
+    return [(line.reservation, line.quantity) for line in lines]

@@ -1,6 +1,8 @@
 """Admin for orders: look, and act only through the services (ship, deliver, cancel)."""
 
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 
 from shop.errors import ServiceError
 
@@ -43,7 +45,7 @@ class OrderAdmin(admin.ModelAdmin):
     inlines = [OrderLineInline, OrderEventInline]
     # Status and money change only through the saga and the services (actions below).
     readonly_fields = [
-        "id", "customer", "status", "status_reason", "subtotal", "fee", "total", "currency", "payment_token",
+        "console_page", "id", "customer", "status", "status_reason", "subtotal", "fee", "total", "currency", "payment_token",
         "idempotency_key", "request_fingerprint", "redrive_count", "status_changed_at", "created_at", "updated_at",
     ]
     actions = ["ship", "deliver", "cancel"]
@@ -53,6 +55,11 @@ class OrderAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="Staff console")
+    def console_page(self, obj: Order) -> str:
+        return format_html('<a href="{}">Saga timeline and actions in the console</a>',
+                           reverse("orders_console:detail", args=[obj.pk]))
 
     @admin.action(description="Ship")
     def ship(self, request, queryset):

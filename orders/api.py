@@ -8,6 +8,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 
 from . import selectors, services
 from .filters import OrderFilter
@@ -31,6 +32,12 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = OrderSerializer
     filterset_class = OrderFilter
+
+    throttle_scope = "orders"  # THROTTLE_ORDERS, applied to placing orders only
+
+    def get_throttles(self):
+        throttles = super().get_throttles()
+        return [*throttles, ScopedRateThrottle()] if self.action == "create" else throttles
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user

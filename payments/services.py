@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from shop.bus import publish
 from shop.events import PaymentCaptured, PaymentDeclined, PaymentRefunded, PaymentVoided
+from shop.faults import crash_point
 
 from . import selectors
 from .gateway import GatewayError, GatewayResult, GatewayTimeout, PaymentGateway, get_gateway
@@ -121,6 +122,7 @@ def _charge(payment: Payment, gateway: PaymentGateway) -> Payment:
         idempotency_key=payment.idempotency_key, amount=payment.amount,
         currency=payment.currency, token=payment.payment_token,
     )
+    crash_point("payments.after_gateway_capture")  # fault tests: money taken, nothing recorded yet
     return _record_charge_result(payment_id=payment.pk, result=result)
 
 

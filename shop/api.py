@@ -3,7 +3,9 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import OperationalError
 from rest_framework import status
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import ServiceError
@@ -25,3 +27,10 @@ def exception_handler(exc, context):
             headers={"Retry-After": "5"},
         )
     return drf_exception_handler(exc, context)
+
+
+class ThrottledObtainAuthToken(ObtainAuthToken):
+    """Exchange username and password for a token, at most THROTTLE_LOGIN times per client."""
+
+    throttle_classes = [ScopedRateThrottle]  # keyed by client IP: the caller is anonymous
+    throttle_scope = "login"

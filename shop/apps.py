@@ -9,3 +9,7 @@ class ShopConfig(AppConfig):
         from .bus import publishing, tasks  # noqa: F401  connects the outbox writer, registers tasks
 
         publishing.connect_outbox_writer()
+
+        from .console.bus import register_bus_panels
+
+        register_bus_panels()  # the console's bus panels, contributed like the contexts' ones

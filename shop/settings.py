@@ -187,12 +187,23 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "shop.api.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
+    # https://www.django-rest-framework.org/api-guide/throttling/ — counters live in the
+    # Redis cache (shared by every web process). Placing orders and logging in are
+    # throttled by scope; everything else only by the anonymous rate. An empty
+    # THROTTLE_* switches that rate off, e.g. for load tests.
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("THROTTLE_ANON", "120/min") or None,
+        "orders": os.environ.get("THROTTLE_ORDERS", "60/min") or None,
+        "login": os.environ.get("THROTTLE_LOGIN", "10/min") or None,
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Shop API",
     "DESCRIPTION": "Event-driven shop: products, orders (saga) and payments.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],  # the API's shape is public
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

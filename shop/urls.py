@@ -1,12 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from . import views
+from .api import ThrottledObtainAuthToken
 
 api_patterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", ThrottledObtainAuthToken.as_view(), name="api-token"),
     path("", include("inventory.urls")),
     path("", include("orders.urls")),
     path("", include("payments.urls")),
@@ -20,4 +20,8 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("api-auth/", include("rest_framework.urls")),  # login link of the browsable API
     path("health/", views.health, name="health"),
+    # The staff console: each context serves its own pages (named by string, so shop/ imports none).
+    path("console/", include("shop.console.urls")),
+    path("console/orders/", include("orders.console_urls")),
+    path("console/stock/", include("inventory.console_urls")),
 ]

@@ -4,10 +4,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from shop.errors import Conflict, NotFound
 from shop.events import Event, OrderPlaced
 
 from ..models import Order, OrderEvent
@@ -49,13 +51,45 @@ def saga_unstick(*, order_id, now: datetime) -> str:
         if order.redrive_count >= settings.SAGA_MAX_REDRIVES:
             order_cancel_and_compensate(order=order, to_status=Status.CANCELLED, reason=TIMED_OUT_REASON)
             return "cancelled"
-        order.redrive_count += 1
-        order.status_changed_at = now
-        order.save(update_fields=["redrive_count", "status_changed_at", "updated_at"])
-        timeline_record(order=order, kind=OrderEvent.Kind.NOTE, name="saga step re-driven",
-                        detail=f"re-drive {order.redrive_count} of {settings.SAGA_MAX_REDRIVES} in {order.status}")
-        order_publish(order=order, event=_step_command(order), detail="re-published by the watchdog")
+        _redrive(order, now=now, by="the watchdog")
     return "redriven"
+
+
+def saga_redrive(*, order_id, user: AbstractBaseUser) -> Order:
+    """Re-send the current step's command of an order in flight now, on staff's word."""
+    with transaction.atomic():
+        order = _in_flight_locked(order_id)
+        _redrive(order, now=timezone.now(), by=f"staff ({user.get_username()})")
+    return order
+
+
+def saga_compensate(*, order_id, user: AbstractBaseUser) -> Order:
+    """Give up on an order in flight now: cancel it and undo what inventory and payments did."""
+    with transaction.atomic():
+        order = _in_flight_locked(order_id)
+        order_cancel_and_compensate(order=order, to_status=Status.CANCELLED,
+                                    reason=f"compensated by staff ({user.get_username()})")
+    return order
+
+
+def _in_flight_locked(order_id) -> Order:
+    order = Order.objects.select_for_update().filter(pk=order_id).first()
+    if order is None:
+        raise NotFound("Order not found.")
+    if order.status not in IN_FLIGHT:
+        raise Conflict(f"Only an order in flight can be re-driven or compensated; this one is {order.status}.",
+                       field="status")
+    return order
+
+
+def _redrive(order: Order, *, now: datetime, by: str) -> None:
+    """Count the re-drive, restart the step's deadline and re-publish its command. Caller holds the lock."""
+    order.redrive_count += 1
+    order.status_changed_at = now
+    order.save(update_fields=["redrive_count", "status_changed_at", "updated_at"])
+    timeline_record(order=order, kind=OrderEvent.Kind.NOTE, name="saga step re-driven",
+                    detail=f"re-drive {order.redrive_count} of {settings.SAGA_MAX_REDRIVES} in {order.status}")
+    order_publish(order=order, event=_step_command(order), detail=f"re-published by {by}")
 
 
 def _step_command(order: Order) -> Event:

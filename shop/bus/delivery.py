@@ -1,23 +1,25 @@
 """
 Deliver one event to one handler, exactly once in effect.
 
-1. `delivery_begin` counts the attempt in a transaction of its own, so a worker
+1. `delivery_begin` counts the attempt in a statement of its own, so a worker
    killed mid-handler still leaves the count behind: a poison event that kills
    every worker is parked after BUS_MAX_DELIVERIES instead of looping forever.
-2. The handler's effect and the inbox row turning `done` commit together, with
-   the inbox row locked: a redelivered or concurrently delivered event finds it
-   `done` and has no second effect.
+2. The inbox row turns `done` in the same transaction as the handler's effect,
+   claimed before the handler runs: a redelivered or concurrently delivered
+   event finds it `done` (or waits for it) and has no second effect.
 """
 
 import logging
 import traceback
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from shop.events import EVENT_TYPES, EventDeadLettered
+from shop.faults import crash_point
 from shop.models import Delivery, OutboxEvent
 
 from .publishing import publish, send_event
@@ -44,33 +46,50 @@ def delivery_run(*, event_type: str, payload: dict, handler_name: str) -> Outcom
     event = EVENT_TYPES[event_type].from_dict(payload)
     try:
         with transaction.atomic():
-            locked = Delivery.objects.select_for_update().get(pk=delivery.pk)
-            if locked.status != Delivery.Status.PENDING:
+            # Claim the inbox row first: a concurrent duplicate blocks here on the
+            # row lock until we commit, then finds it done (0 rows) and stops.
+            claimed = Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.PENDING).update(
+                status=Delivery.Status.DONE, finished_at=timezone.now()
+            )
+            if not claimed:
                 return Outcome(done=True)
+            crash_point("delivery.before_handler", handler_name)  # fault tests only; no-op otherwise
             handler.function(event)
-            locked.status = Delivery.Status.DONE
-            locked.finished_at = timezone.now()
-            locked.save(update_fields=["status", "finished_at"])
+            crash_point("delivery.after_effect", handler_name)  # effect written, not committed nor acked
     except Exception as error:
         return _delivery_failed(delivery, error)
     return Outcome(done=True)
 
 
+# One statement: create the inbox row or count one more attempt on it, unless it
+# is already done or dead (then no row comes back). PostgreSQL and SQLite ≥ 3.35.
+_CLAIM_ATTEMPT_SQL = """
+    INSERT INTO {table} (event_id, handler, status, attempts, last_error, started_at)
+    VALUES (%s, %s, 'pending', 1, '', %s)
+    ON CONFLICT (event_id, handler) DO UPDATE SET attempts = {table}.attempts + 1
+    WHERE {table}.status = 'pending'
+    RETURNING id, attempts
+"""
+
+
 def delivery_begin(*, event_id: str, handler_name: str) -> Delivery | None:
-    """Count one more attempt; None when the delivery is finished or now dead."""
-    with transaction.atomic():
-        delivery, _ = Delivery.objects.select_for_update().get_or_create(
-            event_id=event_id, handler=handler_name
-        )
-        if delivery.status != Delivery.Status.PENDING:
-            return None
-        delivery.attempts += 1
-        if delivery.attempts > settings.BUS_MAX_DELIVERIES:
-            _park(delivery, "gave up after %d deliveries; last error: %s" % (
-                settings.BUS_MAX_DELIVERIES, delivery.last_error or "worker lost (killed or timed out)"))
-            return None
-        delivery.save(update_fields=["attempts"])
-        return delivery
+    """Count one more attempt, committed at once; None when finished or now dead."""
+    event_key = OutboxEvent._meta.pk.get_db_prep_value(uuid.UUID(str(event_id)), connection)
+    started_at = Delivery._meta.get_field("started_at").get_db_prep_value(timezone.now(), connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_ATTEMPT_SQL.format(table=Delivery._meta.db_table),
+                       [event_key, handler_name, started_at])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    delivery = Delivery(pk=row[0], event_id=event_id, handler=handler_name, attempts=row[1])
+    if delivery.attempts > settings.BUS_MAX_DELIVERIES:
+        with transaction.atomic():
+            locked = Delivery.objects.select_for_update().get(pk=delivery.pk)
+            _park(locked, "gave up after %d deliveries; last error: %s" % (
+                settings.BUS_MAX_DELIVERIES, locked.last_error or "worker lost (killed or timed out)"))
+        return None
+    return delivery
 
 
 def _delivery_failed(delivery: Delivery, error: Exception) -> Outcome:

@@ -1,0 +1,230 @@
+"""
+The invariants I1–I5 of /work/shared/ARCHITECTURE.md, checked over the whole database.
+
+This module is the one sanctioned cross-context *reader*. The contexts never read
+each other's tables, because a write across contexts would bypass their services
+and couple their schemas. A read-only auditor that compares what each context
+believes is a different thing: it must see all of them at once — that is its job
+— and it changes nothing. It therefore reaches the models through the app
+registry (`apps.get_model("orders", "Order")`), never through an import, so the
+import-linter contract "shop imports no context" still holds, and any schema
+coupling stays in this one file. It is used by `manage.py check_invariants`,
+by `tests/invariants.py` and by the property tests.
+
+Every check is a handful of set-based queries (subqueries and aggregates over
+whole tables), never a loop per order or product, so it runs on a production
+sized database.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.apps import apps
+from django.conf import settings
+from django.db.models import (
+    Case, Count, DecimalField, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from shop.bus.registry import handlers_for
+from shop.models import Delivery, OutboxEvent
+
+MAX_LISTED = 20  # offenders listed per problem; the count is always exact
+
+# Status names of the other contexts, as stored (their TextChoices values).
+IN_FLIGHT = ("pending", "awaiting_payment")
+FULFILMENT = ("confirmed", "shipped", "delivered")
+CLOSED = ("rejected", "cancelled", "refunded")
+
+
+@dataclass
+class Result:
+    """The outcome of one invariant: each problem is a description and some offending ids."""
+
+    name: str
+    title: str
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    def add(self, what: str, offenders: QuerySet | Iterable) -> None:
+        """Record a problem if the queryset/iterable of offending ids is not empty."""
+        ids = list(offenders[: MAX_LISTED + 1]) if isinstance(offenders, QuerySet) else list(offenders)
+        if not ids:
+            return
+        total = offenders.count() if isinstance(offenders, QuerySet) and len(ids) > MAX_LISTED else len(ids)
+        listed = ", ".join(str(i) for i in ids[:MAX_LISTED]) + (" …" if total > MAX_LISTED else "")
+        self.problems.append(f"{what}: {total} — {listed}")
+
+    def __str__(self) -> str:
+        lines = [f"{self.name} {'PASS' if self.passed else 'FAIL'}  {self.title}"]
+        lines += [f"    - {problem}" for problem in self.problems]
+        lines += [f"    ~ {warning}" for warning in self.warnings]
+        return "\n".join(lines)
+
+
+def _model(label: str):
+    app_label, model_name = label.split(".")
+    return apps.get_model(app_label, model_name)
+
+
+def _sum_of(queryset: QuerySet, field_name: str, output_field=None):
+    """A correlated `(SELECT SUM(field) FROM …)` subquery of the queryset; 0 when it has no rows."""
+    output_field = output_field or IntegerField()
+    # Func, not Sum: an aggregate would make Django add a GROUP BY; we want one row.
+    total = queryset.order_by().annotate(total=Func(F(field_name), function="SUM")).values("total")[:1]
+    return Coalesce(Subquery(total, output_field=output_field), Value(0), output_field=output_field)
+
+
+def check_i1(*, now: datetime, quiet_seconds: int) -> Result:
+    """I1: no order sits in an in-flight step untouched for longer than quiet_seconds."""
+    result = Result("I1", f"every order reaches a terminal or fulfilment state (stuck > {quiet_seconds}s)")
+    Order = _model("orders.Order")
+    stuck = Order.objects.filter(
+        status__in=IN_FLIGHT, status_changed_at__lte=now - timedelta(seconds=quiet_seconds)
+    ).order_by("status_changed_at").values_list("pk", flat=True)
+    result.add("orders stuck in pending/awaiting_payment", stuck)
+    return result
+
+
+def check_i2() -> Result:
+    """I2: each product's counters agree with its ledger and its active reservations."""
+    result = Result("I2", "stock: 0 ≤ reserved ≤ on_hand, reserved = Σ active lines, on_hand = Σ ledger")
+    Product = _model("inventory.Product")
+    Movement = _model("inventory.StockMovement")
+    Line = _model("inventory.ReservationLine")
+    products = Product.objects.annotate(
+        ledger=_sum_of(Movement.objects.filter(product=OuterRef("pk")), "delta"),
+        held=_sum_of(Line.objects.filter(product=OuterRef("pk"), reservation__status="active"), "quantity"),
+    )
+    result.add("products with on_hand < 0", products.filter(on_hand__lt=0).values_list("sku", flat=True))
+    result.add("products with reserved outside 0..on_hand",
+               products.filter(Q(reserved__lt=0) | Q(reserved__gt=F("on_hand"))).values_list("sku", flat=True))
+    result.add("products whose on_hand ≠ Σ ledger deltas",
+               products.exclude(on_hand=F("ledger")).values_list("sku", flat=True))
+    result.add("products whose reserved ≠ Σ active reservation lines",
+               products.exclude(reserved=F("held")).values_list("sku", flat=True))
+    return result
+
+
+def check_i3() -> Result:
+    """I3: one capture per order, and every capture is fulfilled or fully refunded."""
+    result = Result("I3", "at most one capture per order; captured ⇒ confirmed/shipped/delivered or refunded")
+    Order = _model("orders.Order")
+    Payment = _model("payments.Payment")
+    Operation = _model("payments.SimulatedGatewayOperation")
+    money = DecimalField(max_digits=12, decimal_places=2)
+    result.add("orders with more than one payment", Payment.objects.values("order_id").annotate(
+        n=Count("pk")).filter(n__gt=1).values_list("order_id", flat=True))
+    result.add("captured payments whose order is not confirmed/shipped/delivered",
+               Payment.objects.filter(status="captured")
+               .exclude(order_id__in=Order.objects.filter(status__in=FULFILMENT).values("pk"))
+               .values_list("order_id", flat=True))
+    result.add("refunded payments not refunded in full",
+               Payment.objects.filter(status="refunded").exclude(refunded_amount=F("amount"))
+               .values_list("order_id", flat=True))
+    result.add("confirmed/shipped/delivered orders without a captured payment of their total",
+               Order.objects.filter(status__in=FULFILMENT).exclude(
+                   pk__in=Payment.objects.filter(status="captured", amount=OuterRef("total")).values("order_id")
+               ).values_list("pk", flat=True))
+    # The gateway's side: money it took must be known to us, once.
+    captured_keys = Operation.objects.filter(kind="charge", outcome="captured").values("idempotency_key")
+    result.add("gateway captures recorded as neither captured nor refunded by payments",
+               Operation.objects.filter(kind="charge", outcome="captured").exclude(
+                   idempotency_key__in=Payment.objects.filter(status__in=("captured", "refunded"))
+                   .values("idempotency_key")).values_list("idempotency_key", flat=True))
+    result.add("payments captured/refunded without a gateway capture",
+               Payment.objects.filter(status__in=("captured", "refunded"))
+               .exclude(idempotency_key__in=captured_keys).values_list("order_id", flat=True))
+    result.add("gateway references captured more than once",
+               Operation.objects.filter(outcome="captured").exclude(reference="").values("reference")
+               .annotate(n=Count("pk")).filter(n__gt=1).values_list("reference", flat=True))
+    gateway_refunded = _sum_of(Operation.objects.filter(
+        kind="refund", outcome="refunded", idempotency_key=OuterRef("refund_idempotency_key")), "amount", money)
+    result.add("payments whose refunded amount differs from the gateway's refunds",
+               Payment.objects.annotate(gateway_refunded=gateway_refunded)
+               .exclude(refunded_amount=F("gateway_refunded")).values_list("order_id", flat=True))
+    return result
+
+
+def check_i4() -> Result:
+    """I4: a closed order holds no stock and kept no money."""
+    result = Result("I4", "rejected/cancelled/refunded orders hold no reservation and have net payment 0")
+    Order = _model("orders.Order")
+    Reservation = _model("inventory.Reservation")
+    Payment = _model("payments.Payment")
+    closed = Order.objects.filter(status__in=CLOSED).values("pk")
+    result.add("closed orders with an active reservation",
+               Reservation.objects.filter(status="active", order_id__in=closed).values_list("order_id", flat=True))
+    money = DecimalField(max_digits=12, decimal_places=2)
+    net = Case(When(status__in=("captured", "refunded"), then=F("amount") - F("refunded_amount")),
+               default=Value(0), output_field=money)
+    result.add("closed orders with net payment ≠ 0",
+               Payment.objects.filter(order_id__in=closed).annotate(net=net).exclude(net=0)
+               .values_list("order_id", flat=True))
+    return result
+
+
+def check_i5(*, now: datetime, outbox_seconds: int, allow_dead_letters: bool) -> Result:
+    """I5: every old outbox row reached every handler; every effect happened once."""
+    result = Result("I5", f"every outbox row (older than {outbox_seconds}s) delivered; each (event, handler) once")
+    types = OutboxEvent.objects.order_by().values_list("event_type", flat=True).distinct()
+    expected = Case(*[When(event_type=t, then=Value(len(handlers_for(t)))) for t in types],
+                    default=Value(0), output_field=IntegerField())
+    finished = Count("deliveries", filter=Q(deliveries__status__in=(Delivery.Status.DONE, Delivery.Status.DEAD)))
+    result.add("outbox rows not handled by every handler",
+               OutboxEvent.objects.filter(created_at__lte=now - timedelta(seconds=outbox_seconds))
+               .annotate(expected=expected, finished=finished).filter(finished__lt=F("expected"))
+               .order_by("created_at").values_list("pk", flat=True))
+    result.add("(event, handler) with more than one inbox row",
+               Delivery.objects.values("event_id", "handler").annotate(n=Count("pk")).filter(n__gt=1)
+               .values_list("event_id", flat=True))
+    # Effects, as the contexts record them: a handler that ran twice leaves two of these.
+    OrderEvent = _model("orders.OrderEvent")
+    result.add("timeline entries of one (event, handler) recorded more than once",
+               OrderEvent.objects.exclude(handler="").filter(event_id__isnull=False)
+               .values("event_id", "handler").annotate(n=Count("pk")).filter(n__gt=1)
+               .values_list("event_id", flat=True))
+    Movement = _model("inventory.StockMovement")
+    result.add("(order, product) sold or restocked more than once",
+               Movement.objects.filter(kind__in=("sale", "restock"), order_id__isnull=False)
+               .values("order_id", "product_id", "kind").annotate(n=Count("pk")).filter(n__gt=1)
+               .values_list("order_id", flat=True))
+    dead = Delivery.objects.filter(status=Delivery.Status.DEAD).values_list("pk", flat=True)
+    if allow_dead_letters:
+        if dead.exists():
+            result.warnings.append(f"dead letters (allowed): {dead.count()} — ids " +
+                                   ", ".join(str(i) for i in dead[:MAX_LISTED]))
+    else:
+        result.add("dead letters awaiting staff (replay or explain them)", dead.order_by("pk"))
+    return result
+
+
+def default_quiet_seconds() -> int:
+    """How long an in-flight order may legitimately wait: its reservation TTL plus the watchdog's budget."""
+    watchdog = settings.SAGA_STEP_DEADLINE_SECONDS * (settings.SAGA_MAX_REDRIVES + 1)
+    return max(settings.RESERVATION_TTL_SECONDS, watchdog) + settings.SAGA_STEP_DEADLINE_SECONDS
+
+
+def check_invariants(
+    *, quiet_seconds: int | None = None, outbox_seconds: int | None = None,
+    allow_dead_letters: bool = False, now: datetime | None = None, only: Iterable[str] = (),
+) -> list[Result]:
+    """Check I1–I5 (or only the named ones) and return one Result each."""
+    now = now or timezone.now()
+    quiet = default_quiet_seconds() if quiet_seconds is None else quiet_seconds
+    outbox = 2 * settings.OUTBOX_RESEND_AFTER_SECONDS if outbox_seconds is None else outbox_seconds
+    checks = {
+        "I1": lambda: check_i1(now=now, quiet_seconds=quiet),
+        "I2": check_i2,
+        "I3": check_i3,
+        "I4": check_i4,
+        "I5": lambda: check_i5(now=now, outbox_seconds=outbox, allow_dead_letters=allow_dead_letters),
+    }
+    wanted = set(only) or set(checks)
+    return [check() for name, check in checks.items() if name in wanted]

@@ -1,0 +1,72 @@
+"""Every endpoint × anonymous / customer / other customer / staff: the expected status, nothing more."""
+
+from decimal import Decimal
+
+import pytest
+
+from inventory.services import product_create
+from orders.services import order_place
+from payments.models import Payment
+from tests.bus_helpers import deliver_in_process
+
+ANON, OWNER, OTHER, STAFF = "anonymous", "customer", "other customer", "staff"
+
+# (method, path template, body, {caller: expected status}). {product} / {order} / {payment}
+# belong to the customer; a stranger's order or payment must be invisible (404), not forbidden.
+MATRIX = [
+    ("get", "/api/products/", None, {ANON: 200, OWNER: 200, OTHER: 200, STAFF: 200}),
+    ("get", "/api/products/{product}/", None, {ANON: 200, OWNER: 200, OTHER: 200, STAFF: 200}),
+    ("post", "/api/products/", {"sku": "NEW-1", "name": "New", "price": "1.00", "on_hand": 1},
+     {ANON: 403, OWNER: 403, OTHER: 403, STAFF: 201}),
+    ("patch", "/api/products/{product}/", {"name": "Renamed"}, {ANON: 403, OWNER: 403, OTHER: 403, STAFF: 200}),
+    ("post", "/api/products/{product}/adjust-stock/", {"delta": 1, "reason": "count"},
+     {ANON: 403, OWNER: 403, OTHER: 403, STAFF: 200}),
+    ("delete", "/api/products/{product}/", None, {ANON: 403, OWNER: 403, OTHER: 403, STAFF: 204}),
+    ("get", "/api/orders/", None, {ANON: 403, OWNER: 200, OTHER: 200, STAFF: 200}),
+    ("get", "/api/orders/{order}/", None, {ANON: 403, OWNER: 200, OTHER: 404, STAFF: 200}),
+    ("post", "/api/orders/", {"lines": [{"product_id": "{product}", "quantity": 1}], "payment_token": "tok_visa"},
+     {ANON: 403, OWNER: 201, OTHER: 201, STAFF: 201}),
+    ("post", "/api/orders/{order}/ship/", None, {ANON: 403, OWNER: 403, OTHER: 403, STAFF: 409}),
+    ("post", "/api/orders/{order}/deliver/", None, {ANON: 403, OWNER: 403, OTHER: 403, STAFF: 409}),
+    ("post", "/api/orders/{order}/cancel/", None, {ANON: 403, OWNER: 200, OTHER: 404, STAFF: 200}),
+    ("get", "/api/payments/", None, {ANON: 403, OWNER: 200, OTHER: 200, STAFF: 200}),
+    ("get", "/api/payments/{payment}/", None, {ANON: 403, OWNER: 200, OTHER: 404, STAFF: 200}),
+    ("get", "/api/schema/", None, {ANON: 200, OWNER: 200, OTHER: 200, STAFF: 200}),
+]
+
+
+@pytest.fixture
+def world(db, customer, other_customer, staff_user):
+    product = product_create(sku="AUTH-1", name="Thing", price=Decimal("3.00"), on_hand=50)
+    deliver_in_process()
+    order = order_place(customer=customer, lines=[{"product_id": str(product.pk), "quantity": 1}]).order
+    deliver_in_process()
+    payment = Payment.objects.get(order_id=order.pk)
+    users = {ANON: None, OWNER: customer, OTHER: other_customer, STAFF: staff_user}
+    return {"product": product.pk, "order": order.pk, "payment": payment.pk}, users
+
+
+def fill(value, ids):
+    if isinstance(value, str):
+        return value.format(**ids)
+    if isinstance(value, dict):
+        return {key: fill(item, ids) for key, item in value.items()}
+    if isinstance(value, list):
+        return [fill(item, ids) for item in value]
+    return value
+
+
+@pytest.mark.parametrize("caller", [ANON, OWNER, OTHER, STAFF])
+@pytest.mark.parametrize("method, path, body, expected", MATRIX, ids=[f"{m} {p}" for m, p, _, _ in MATRIX])
+def test_endpoint_answers_each_kind_of_caller_as_the_matrix_says(world, api_client, caller, method, path, body,
+                                                                  expected):
+    ids, users = world
+    client = api_client(users[caller])
+    response = getattr(client, method)(fill(path, ids), fill(body, ids), format="json")
+    assert response.status_code == expected[caller], (caller, method, path, response.content[:300])
+
+
+def test_token_login_answers_wrong_passwords_with_400_and_right_ones_with_a_token(world, client):
+    assert client.post("/api/auth/token/", {"username": "alice", "password": "wrong"}).status_code == 400
+    response = client.post("/api/auth/token/", {"username": "alice", "password": "alice-pass-123"})
+    assert response.status_code == 200 and response.json()["token"]

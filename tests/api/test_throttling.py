@@ -1,0 +1,41 @@
+"""Placing orders and logging in are rate-limited per client; the limit answers 429 with Retry-After."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.cache import cache
+from rest_framework.throttling import SimpleRateThrottle
+
+from inventory.services import product_create
+from tests.bus_helpers import deliver_in_process
+
+
+@pytest.fixture
+def low_rates(monkeypatch):
+    # DRF binds THROTTLE_RATES at import, so override the dict the throttles read.
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "1000/min", "orders": "3/min",
+                                                               "login": "2/min"})
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_a_customer_placing_orders_too_fast_gets_429_and_others_are_unaffected(
+    db, low_rates, customer, other_customer, api_client
+):
+    product = product_create(sku="THR-1", name="Thing", price=Decimal("1.00"), on_hand=100)
+    deliver_in_process()
+    body = {"lines": [{"product_id": str(product.pk), "quantity": 1}], "payment_token": "tok_visa"}
+    client = api_client(customer)
+    codes = [client.post("/api/orders/", body, format="json").status_code for _ in range(4)]
+    assert codes == [201, 201, 201, 429]
+    assert client.get("/api/orders/").status_code == 200  # reading is not throttled by this scope
+    assert api_client(other_customer).post("/api/orders/", body, format="json").status_code == 201
+
+
+def test_login_attempts_are_throttled(db, low_rates, customer, client):
+    codes = [client.post("/api/auth/token/", {"username": "alice", "password": "guess"}).status_code
+             for _ in range(3)]
+    assert codes == [400, 400, 429]
+    response = client.post("/api/auth/token/", {"username": "alice", "password": "alice-pass-123"})
+    assert response.status_code == 429 and "Retry-After" in response
