@@ -8,11 +8,13 @@ from shop.events import OrderCancelled, PaymentRequested, RefundRequested, signa
 from .services import payment_cancel, payment_refund_request, payment_request
 
 
-@subscribe(signals.payment_requested)
+# On the gateway queue: the charge is attempted in this same task right after the
+# payment is recorded, instead of in a second task.
+@subscribe(signals.payment_requested, queue="gateway")
 def on_payment_requested(event: PaymentRequested) -> None:
     payment_request(
         order_id=event.order_id, customer_id=event.customer_id, amount=Decimal(event.amount),
-        currency=event.currency, payment_token=event.payment_token,
+        currency=event.currency, payment_token=event.payment_token, settle_inline=True,
     )
 
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from shop.bus import publish
@@ -30,7 +30,8 @@ Status = Payment.Status
 
 
 def payment_request(
-    *, order_id: uuid.UUID | str, customer_id: int, amount: Decimal, currency: str, payment_token: str
+    *, order_id: uuid.UUID | str, customer_id: int, amount: Decimal, currency: str, payment_token: str,
+    settle_inline: bool = False,
 ) -> Payment:
     """Record the charge of an order once, and have it settled; replay a known result."""
     with transaction.atomic():
@@ -43,7 +44,7 @@ def payment_request(
         )
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
         if created or payment.status == Status.PENDING:  # pending: re-drive a lost settle
-            _settle_on_commit(payment.pk)
+            _settle_on_commit(payment.pk, inline=settle_inline)
         elif payment.status == Status.CAPTURED:
             publish(_captured_event(payment))
         elif payment.status == Status.DECLINED:
@@ -105,6 +106,7 @@ def payment_settle(*, payment_id: uuid.UUID | str) -> Payment:
     """
     gateway = get_gateway()
     payment = Payment.objects.get(pk=payment_id)
+    _release_db_connection()
     try:
         if payment.status == Status.PENDING:
             payment = (_void if payment.cancel_requested else _charge)(payment, gateway)
@@ -115,6 +117,17 @@ def payment_settle(*, payment_id: uuid.UUID | str) -> Payment:
         Payment.objects.filter(pk=payment.pk).update(updated_at=timezone.now())
         raise
     return payment
+
+
+def _release_db_connection() -> None:
+    """Give the DB connection back before a slow gateway call (to the pool, if any).
+
+    A gateway worker runs hundreds of threads; holding a PostgreSQL connection
+    per thread through a 2 s call would exhaust max_connections. Inside a
+    transaction (a caller's, or a test's) there is nothing to give back.
+    """
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 def _charge(payment: Payment, gateway: PaymentGateway) -> Payment:
@@ -195,8 +208,27 @@ def _captured_event(payment: Payment) -> PaymentCaptured:
     )
 
 
-def _settle_on_commit(payment_id: uuid.UUID) -> None:
-    """Enqueue the settle task once the caller's transaction has committed."""
+def _settle_on_commit(payment_id: uuid.UUID, *, inline: bool = False) -> None:
+    """Settle the payment once the caller's transaction has committed.
+
+    `inline` settles in this process (the caller already runs on the gateway
+    queue, so this saves a task per order); otherwise a task is enqueued. Either
+    way a failure falls back to the retrying task, and payments_resume re-drives
+    whatever a lost message leaves pending.
+    """
+    action = _settle_here_or_retry_later if inline else _settle_task_enqueue
+    transaction.on_commit(lambda: action(payment_id), robust=True)
+
+
+def _settle_task_enqueue(payment_id: uuid.UUID, countdown: float = 0) -> None:
     from .tasks import payment_settle_task  # tasks import this module
 
-    transaction.on_commit(lambda: payment_settle_task.delay(str(payment_id)))
+    payment_settle_task.apply_async(args=[str(payment_id)], countdown=countdown)
+
+
+def _settle_here_or_retry_later(payment_id: uuid.UUID) -> None:
+    try:
+        payment_settle(payment_id=payment_id)
+    except (GatewayTimeout, GatewayError) as error:
+        logger.info("settling %s failed (%s); the settle task retries it", payment_id, error)
+        _settle_task_enqueue(payment_id, countdown=1)
