@@ -41,6 +41,9 @@ ENV = {
 }
 
 
+GATEWAY_DB_POOL = 10  # PostgreSQL connections shared by all gateway threads (as in the Procfile)
+
+
 def bench_env(**extra: str) -> dict:
     return {**os.environ, **ENV, **extra}
 
@@ -145,7 +148,8 @@ class Stack:
                         for i in range(first, first + count)]
 
     def start_gateway(self, latency_ms: int = 0, threads: int | None = None, **env: str) -> Proc:
-        self.gateway_env = {"PAYMENT_GATEWAY_LATENCY_MS": str(latency_ms), **env}
+        self.gateway_env = {"PAYMENT_GATEWAY_LATENCY_MS": str(latency_ms),
+                            "DATABASE_POOL_MAX_SIZE": str(GATEWAY_DB_POOL), **env}
         self.gateway = self._worker("gateway", "gateway", ["-P", "threads", "-c", str(threads or self.gateway_threads)],
                                     env=bench_env(**self.gateway_env))
         return self.gateway
