@@ -1,0 +1,35 @@
+"""What a bench run measures: sizes, result rows, the collected results."""
+
+from dataclasses import dataclass, field
+
+FINAL = ("confirmed", "rejected", "cancelled", "refunded")
+IN_FLIGHT = ("pending", "awaiting_payment")
+
+QUICK = dict(noop=1000, web=600, web_secs=2, s1=80, s1_secs=3, s2_200=40, s2_2000=60, hot=60, hot_stock=20,
+             s4=80, s4_secs=1, s4_loads=(0.5,), mem=100, scale=30, big=0, clients=16)
+FULL = dict(noop=20000, web=10000, web_secs=10, s1=3000, s1_secs=20, s2_200=2000, s2_2000=3000, hot=3000,
+            hot_stock=300, s4=3000, s4_secs=10, s4_loads=(0.25, 0.5, 0.75), mem=20000, scale=1500, big=100_000,
+            clients=16)
+GATEWAY_THREADS = 250  # gateway calls wait on I/O; the threads share a small DB pool
+
+
+@dataclass
+class Row:
+    scenario: str
+    rate: float  # orders/s or requests/s
+    unit: str
+    p50: float = float("nan")  # ms
+    p95: float = float("nan")
+    p99: float = float("nan")
+    n: int = 0
+    note: str = ""
+    chart: bool = True
+
+
+@dataclass
+class Results:
+    rows: list[Row] = field(default_factory=list)
+    facts: dict = field(default_factory=dict)
+    invariants: list[tuple[str, str, float]] = field(default_factory=list)  # (after, verdict, seconds)
+    profile: list[tuple[str, int, float]] = field(default_factory=list)  # (step, queries, ms)
+    memory: dict = field(default_factory=dict)
