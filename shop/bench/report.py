@@ -5,6 +5,9 @@ from pathlib import Path
 
 from rich.table import Table
 
+from .model import GATEWAY_THREADS
+from .stack import GATEWAY_DB_POOL
+
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "benchmarks.md"
 CHART = ROOT / "docs" / "bench" / "saga.png"
@@ -69,12 +72,13 @@ def print_table(console, results, quick: bool) -> None:
 def markdown(results, quick: bool, facts: dict) -> str:
     out = [BEGIN, "", f"**Run:** `{facts['command']}` on {facts['date']}, {facts['elapsed']:.0f} s wall clock.  ",
            f"**Machine:** {facts['cpu']}, {facts['memory']} RAM, {facts['os']} — shared by the load client, "
-           "gunicorn, the Celery workers, beat, PostgreSQL and Redis (and, during this run, other engineers' test "
-           "suites), so absolute figures are noisy: read the ratios.  ",
+           "gunicorn, the Celery workers, beat, PostgreSQL and Redis, so absolute figures are noisy: read the "
+           "ratios.  ",
            f"**Versions:** Python {facts['python']}, Django {facts['django']}, Celery {facts['celery']}, "
            f"PostgreSQL {facts['postgresql']}, Redis {facts['redis']}.  ",
            "**Stack:** gunicorn `-w 4 --worker-class gthread --threads 4`; events worker `-P prefork -c 2`; "
-           "gateway worker `-P threads -c 40`; beat; DEBUG=0; database `shop_bench`, Redis db 14.",
+           f"gateway worker `-P threads -c {GATEWAY_THREADS}` on a pool of {GATEWAY_DB_POOL} DB connections; beat; "
+           "DEBUG=0; database `shop_bench`, Redis db 14.",
            "", "| scenario | rate | p50 ms | p95 ms | p99 ms | n | note |", "|---|---:|---:|---:|---:|---:|---|"]
     for r in results.rows:
         out.append(f"| {r.scenario} | {_f(r.rate)} {r.unit} | {_f(r.p50, 0)} | {_f(r.p95, 0)} | {_f(r.p99, 0)} | "
