@@ -18,6 +18,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m shop.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes; finishes in under 2 minutes")
     parser.add_argument("--no-docs", action="store_true", help="print the table only; leave docs/ alone")
+    parser.add_argument("--only", default="", help="comma-separated steps to run, e.g. s5,s6 (baselines always run)")
+    parser.add_argument("--set", action="append", default=[], metavar="SIZE=N",
+                        help="override one size of the mode, e.g. --set mem=5000 (see shop/bench/model.py)")
     args = parser.parse_args()
 
     signal.signal(signal.SIGTERM, _terminate)  # `timeout`/kill: still tear the stack down
@@ -29,7 +32,9 @@ def main() -> int:
     django.setup()
     from .run import Bench
 
-    bench = Bench(quick=args.quick, write_docs=not args.no_docs)
+    sizes = {key: int(value) for key, value in (item.split("=", 1) for item in args.set)}
+    only = {name for name in args.only.split(",") if name}
+    bench = Bench(quick=args.quick, write_docs=not args.no_docs, only=only, sizes=sizes)
     try:
         bench.run()
     except KeyboardInterrupt:

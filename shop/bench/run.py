@@ -23,9 +23,9 @@ from .scenarios import Scenarios
 
 
 class Bench(Baselines, Scenarios):
-    def __init__(self, *, quick: bool, write_docs: bool):
-        self.quick, self.write_docs = quick, write_docs
-        self.size = QUICK if quick else FULL
+    def __init__(self, *, quick: bool, write_docs: bool, only: set[str] = frozenset(), sizes: dict | None = None):
+        self.quick, self.write_docs, self.only = quick, write_docs, only
+        self.size = {**(QUICK if quick else FULL), **(sizes or {})}
         self.console = Console()
         self.results = Results()
         self.stack = stack.Stack(gateway_threads=GATEWAY_THREADS)
@@ -48,6 +48,8 @@ class Bench(Baselines, Scenarios):
         steps = [("stack", self.setup), ("profile", self.profile), ("engine", self.engine_baseline),
                  ("web", self.web_baseline), ("s1", self.s1_saga), ("s3", self.s3_hot), ("s4", self.s4_post),
                  ("s5", self.s5_memory), ("s2", self.s2_latency), ("s6", self.s6_scale)]
+        always = {"stack", "profile", "engine", "web"}  # every ratio needs its baselines
+        steps = [(name, step) for name, step in steps if not self.only or name in always | self.only]
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeElapsedColumn(), console=self.console, transient=False) as progress:
             self.progress = progress
