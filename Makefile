@@ -53,3 +53,9 @@ clean:
 .PHONY: bench
 bench: install
 	$(BIN)/python -m shop.bench $(if $(QUICK),--quick,)
+
+## soak: a private stack (PostgreSQL db shop_soak, its own Redis, gunicorn, workers, beat) under mixed load
+## with workers SIGKILLed every 20–40 s, Redis and beat restarted once; then the invariants (MINUTES=10)
+.PHONY: soak
+soak: install
+	$(BIN)/python -m shop.soak --minutes $(or $(MINUTES),10)

@@ -25,3 +25,7 @@ urlpatterns = [
     path("console/orders/", include("orders.console_urls")),
     path("console/stock/", include("inventory.console_urls")),
 ]
+
+# A path the API's routers reject (say an id with a dot) never reaches DRF: answer it in
+# JSON too, as the schema promises (only when DEBUG is off, as for every handler404).
+handler404 = "shop.views.not_found"

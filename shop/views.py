@@ -5,6 +5,7 @@ from celery import current_app
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
+from django.views import defaults
 
 
 def _check_database() -> str:
@@ -36,3 +37,10 @@ def health(request):
             healthy = False
     return JsonResponse({"status": "ok" if healthy else "unavailable", "checks": checks},
                         status=200 if healthy else 503)
+
+
+def not_found(request, exception):
+    """Answer an unknown /api/ URL in the API's JSON error format; other pages as usual."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    return defaults.page_not_found(request, exception)
