@@ -3,13 +3,15 @@ The relay: make sure every committed outbox row reaches every handler.
 
 Rows whose enqueue failed (sent_at NULL) are re-sent on the next run; rows sent
 a while ago but still not handled by everyone (a message lost with a crashed
-worker or a Redis restart) are re-sent to the handlers still missing. Inbox
-rows make the extra copies harmless. Finished rows are marked complete.
+worker or a Redis restart) are re-sent to the handlers still missing — unless
+messages are queued, which means the workers are behind rather than messages
+lost. Inbox rows make any extra copy harmless. Finished rows are marked complete.
 """
 
 from dataclasses import dataclass
 from datetime import timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -18,7 +20,7 @@ from django.utils import timezone
 from shop.models import Delivery, OutboxEvent
 
 from .publishing import send_event
-from .registry import handlers_for
+from .registry import all_handlers, handlers_for
 
 BATCH_SIZE = 500
 
@@ -35,6 +37,10 @@ def outbox_relay(*, batch_size: int = BATCH_SIZE) -> RelayReport:
     due = OutboxEvent.objects.filter(completed_at__isnull=True).filter(
         Q(sent_at__isnull=True) | Q(sent_at__lt=now - timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS))
     )
+    if _broker_backlog():
+        # Messages are waiting, not lost: re-sending unfinished rows now would only
+        # add duplicates to the backlog. Rows whose send failed still go out.
+        due = due.filter(sent_at__isnull=True)
     rows = list(due.order_by("created_at").only("id", "event_type", "payload")[:batch_size])
     finished = _finished_handlers([row.id for row in rows])
     completed, resend = [], []
@@ -49,6 +55,17 @@ def outbox_relay(*, batch_size: int = BATCH_SIZE) -> RelayReport:
     for row, missing in resend:
         send_event(row.event_type, row.payload, missing)
     return RelayReport(completed=len(completed), resent=len(resend))
+
+
+def _broker_backlog() -> int:
+    """Return how many messages wait in the bus's queues (0 when the broker can't say)."""
+    queues = {handler.queue for handler in all_handlers()}
+    try:
+        with current_app.connection_for_read() as connection:
+            channel = connection.default_channel
+            return sum(channel.queue_declare(queue=name, passive=True).message_count for name in queues)
+    except Exception:  # broker down or queue not there yet: nothing known to be waiting
+        return 0
 
 
 def _finished_handlers(event_ids: list) -> dict:

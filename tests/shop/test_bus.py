@@ -153,3 +153,17 @@ def test_relay_resends_unsent_rows_only_to_missing_handlers_and_completes_finish
     assert OutboxEvent.objects.get(pk=fresh["event_id"]).completed_at is None  # not due yet
     assert OutboxEvent.objects.get(pk=unsent["event_id"]).send_count == 2
     assert report.resent == 1
+
+
+@pytest.mark.django_db
+def test_relay_does_not_pile_duplicates_onto_a_backlog_but_still_sends_failed_rows(echo_handler, monkeypatch):
+    sent = []
+    monkeypatch.setattr(relay, "send_event", lambda event_type, payload, names: sent.append(payload["event_id"]))
+    monkeypatch.setattr(relay, "_broker_backlog", lambda: 250)  # the workers are behind
+    failed, slow = shipped_event(), shipped_event()
+    OutboxEvent.objects.filter(pk=failed["event_id"]).update(sent_at=None)
+    OutboxEvent.objects.filter(pk=slow["event_id"]).update(sent_at=timezone.now() - timedelta(minutes=5))
+
+    relay.outbox_relay()
+
+    assert sent == [failed["event_id"]]  # the slow one is queued, not lost: no duplicate
