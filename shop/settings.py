@@ -164,6 +164,10 @@ BUS_RETRY_BACKOFF_SECONDS = env_int("BUS_RETRY_BACKOFF_SECONDS", 1)  # doubled p
 # after it was last sent (lost message, Redis restarted, crash before enqueue).
 OUTBOX_RESEND_AFTER_SECONDS = env_int("OUTBOX_RESEND_AFTER_SECONDS", 30)
 OUTBOX_RELAY_INTERVAL_SECONDS = env_int("OUTBOX_RELAY_INTERVAL_SECONDS", 5)
+# More messages than this waiting in the queues means the workers are behind, not that
+# messages were lost: the relay and the saga watchdog then hold back their re-sends,
+# which would only pile duplicates onto the backlog.
+BUS_BACKLOG_THRESHOLD = env_int("BUS_BACKLOG_THRESHOLD", 50)
 
 # --- Shop ---------------------------------------------------------------------------
 SHOP_CURRENCY = os.environ.get("SHOP_CURRENCY", "USD")

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from shop.bus import broker_is_behind
 from shop.errors import Conflict, NotFound
 from shop.events import Event, OrderPlaced
 
@@ -36,6 +37,8 @@ def stuck_orders_queryset(now: datetime) -> QuerySet[Order]:
 def saga_watchdog(*, now: datetime | None = None) -> WatchdogReport:
     """Re-drive or compensate every stuck saga, each order in its own transaction."""
     now = now or timezone.now()
+    if broker_is_behind():  # queued is not stuck: re-drives would only deepen the backlog
+        return WatchdogReport(redriven=0, cancelled=0)
     stuck_ids = list(stuck_orders_queryset(now).values_list("pk", flat=True)[:BATCH_SIZE])
     outcomes = [saga_unstick(order_id=order_id, now=now) for order_id in stuck_ids]
     return WatchdogReport(redriven=outcomes.count("redriven"), cancelled=outcomes.count("cancelled"))

@@ -13,5 +13,6 @@ The event bus: publish = write to the outbox; subscribe = a Celery task per hand
 
 from .publishing import publish
 from .registry import subscribe
+from .relay import broker_is_behind
 
-__all__ = ["publish", "subscribe"]
+__all__ = ["publish", "subscribe", "broker_is_behind"]

@@ -37,7 +37,7 @@ def outbox_relay(*, batch_size: int = BATCH_SIZE) -> RelayReport:
     due = OutboxEvent.objects.filter(completed_at__isnull=True).filter(
         Q(sent_at__isnull=True) | Q(sent_at__lt=now - timedelta(seconds=settings.OUTBOX_RESEND_AFTER_SECONDS))
     )
-    if _broker_backlog():
+    if broker_is_behind():
         # Messages are waiting, not lost: re-sending unfinished rows now would only
         # add duplicates to the backlog. Rows whose send failed still go out.
         due = due.filter(sent_at__isnull=True)
@@ -57,15 +57,25 @@ def outbox_relay(*, batch_size: int = BATCH_SIZE) -> RelayReport:
     return RelayReport(completed=len(completed), resent=len(resend))
 
 
-def _broker_backlog() -> int:
+def broker_is_behind() -> bool:
+    """Say whether more than BUS_BACKLOG_THRESHOLD messages wait for the workers."""
+    return broker_backlog() > settings.BUS_BACKLOG_THRESHOLD
+
+
+def broker_backlog() -> int:
     """Return how many messages wait in the bus's queues (0 when the broker can't say)."""
-    queues = {handler.queue for handler in all_handlers()}
+    waiting = 0
     try:
         with current_app.connection_for_read() as connection:
             channel = connection.default_channel
-            return sum(channel.queue_declare(queue=name, passive=True).message_count for name in queues)
-    except Exception:  # broker down or queue not there yet: nothing known to be waiting
+            for queue in {handler.queue for handler in all_handlers()}:
+                try:
+                    waiting += channel.queue_declare(queue=queue, passive=True).message_count
+                except Exception:  # Redis has no key for an empty queue: "not found" = 0
+                    continue
+    except Exception:  # broker down: nothing is known to be waiting
         return 0
+    return waiting
 
 
 def _finished_handlers(event_ids: list) -> dict:

@@ -21,6 +21,14 @@ def short_deadlines(settings):
     settings.SAGA_MAX_REDRIVES = 2
 
 
+@pytest.fixture(autouse=True)
+def workers_keep_up(monkeypatch):
+    """The broker's queues are short (a unit test must not depend on what Redis holds)."""
+    from orders.services import watchdog
+
+    monkeypatch.setattr(watchdog, "broker_is_behind", lambda: False)
+
+
 def test_a_fresh_order_is_left_alone(customer, bus):
     placed_order(customer=customer)
     report = saga_watchdog(now=timezone.now() + timedelta(seconds=30))
@@ -71,3 +79,18 @@ def test_the_task_runs_the_watchdog(customer, settings):
     settings.SAGA_STEP_DEADLINE_SECONDS = 0
     order_in(S.AWAITING_PAYMENT, customer=customer)
     assert saga_watchdog_task() == {"redriven": 1, "cancelled": 0}
+
+
+def test_watchdog_holds_back_while_the_workers_are_behind(monkeypatch, customer, bus):
+    """A saga queued behind a backlog is not stuck: no re-drive, no cancellation."""
+    from orders.services import watchdog
+
+    order = placed_order(customer=customer)
+    later = timezone.now() + timedelta(days=1)
+    monkeypatch.setattr(watchdog, "broker_is_behind", lambda: True)
+    assert (saga_watchdog(now=later).redriven, saga_watchdog(now=later).cancelled) == (0, 0)
+    order.refresh_from_db()
+    assert (order.status, order.redrive_count) == (S.PENDING, 0)
+
+    monkeypatch.setattr(watchdog, "broker_is_behind", lambda: False)  # the backlog has drained
+    assert saga_watchdog(now=later).redriven == 1

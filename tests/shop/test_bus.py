@@ -140,6 +140,7 @@ def test_replayed_dead_letter_runs_again_once(echo_handler, settings):
 def test_relay_resends_unsent_rows_only_to_missing_handlers_and_completes_finished(echo_handler, monkeypatch):
     sent = []
     monkeypatch.setattr(relay, "send_event", lambda event_type, payload, names: sent.append((payload, names)))
+    monkeypatch.setattr(relay, "broker_backlog", lambda: 0)  # the workers keep up
     unsent, finished, fresh = shipped_event(), shipped_event(), shipped_event()
     OutboxEvent.objects.filter(pk=unsent["event_id"]).update(sent_at=None)  # the broker refused it
     long_ago = timezone.now() - timedelta(minutes=5)
@@ -159,7 +160,7 @@ def test_relay_resends_unsent_rows_only_to_missing_handlers_and_completes_finish
 def test_relay_does_not_pile_duplicates_onto_a_backlog_but_still_sends_failed_rows(echo_handler, monkeypatch):
     sent = []
     monkeypatch.setattr(relay, "send_event", lambda event_type, payload, names: sent.append(payload["event_id"]))
-    monkeypatch.setattr(relay, "_broker_backlog", lambda: 250)  # the workers are behind
+    monkeypatch.setattr(relay, "broker_backlog", lambda: 250)  # more than BUS_BACKLOG_THRESHOLD
     failed, slow = shipped_event(), shipped_event()
     OutboxEvent.objects.filter(pk=failed["event_id"]).update(sent_at=None)
     OutboxEvent.objects.filter(pk=slow["event_id"]).update(sent_at=timezone.now() - timedelta(minutes=5))
