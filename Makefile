@@ -33,7 +33,10 @@ run: install
 ## test: set up and run the whole suite (PostgreSQL when DATABASE_URL says so, else SQLite)
 test: install lint browser
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py ensure_redis
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not own_broker" $(PYTEST_ARGS)
+	@# These stop and restart a Redis of their own and repoint this process's Celery at
+	@# it: they get a pytest session of their own, apart from the flow tests' worker.
+	$(BIN)/pytest -m own_broker $(PYTEST_ARGS)
 
 ## test-race-sqlite: the concurrency tests on SQLite, whatever DATABASE_URL says
 test-race-sqlite: install

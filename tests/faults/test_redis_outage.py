@@ -20,7 +20,7 @@ from tests.faults.redis_server import RedisServer, point_celery_at
 from tests.flows.conftest import Worker, wait_for
 from tests.invariants import assert_invariants
 
-pytestmark = [pytest.mark.fault, pytest.mark.flow]
+pytestmark = [pytest.mark.fault, pytest.mark.flow, pytest.mark.own_broker]
 
 TERMINAL = ("confirmed", "rejected", "cancelled", "refunded")
 
