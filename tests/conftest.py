@@ -44,3 +44,16 @@ def bus():
         published = staticmethod(published)
 
     return InProcessBus()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the tests that start Celery workers last.
+
+    A flow test's worker keeps consuming the test Redis for the rest of the session; a
+    later transactional test whose teardown truncates the tables could then deadlock
+    with it. So every test that uses a worker fixture runs after all the others.
+    """
+    def uses_workers(item) -> bool:
+        return any("worker" in name or name == "flow" for name in getattr(item, "fixturenames", ()))
+
+    items[:] = [item for item in items if not uses_workers(item)] + [item for item in items if uses_workers(item)]
