@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.functional import cached_property
 
 
 class CatalogueItem(models.Model):
@@ -75,6 +76,11 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"Order {self.id} ({self.status})"
+
+    @cached_property
+    def line_list(self) -> list["OrderLine"]:
+        """The lines, as the API shows them: from prefetch_related("lines"), or set by the placing code."""
+        return list(self.lines.all())
 
 
 class OrderLine(models.Model):

@@ -42,7 +42,7 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
 
 class OrderSerializer(serializers.ModelSerializer):
     customer = serializers.CharField(source="customer.get_username", read_only=True)
-    lines = OrderLineSerializer(many=True, read_only=True)
+    lines = OrderLineSerializer(source="line_list", many=True, read_only=True)
 
     class Meta:
         model = Order

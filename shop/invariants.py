@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from django.apps import apps
 from django.conf import settings
 from django.db.models import (
-    Case, Count, DecimalField, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When,
+    Case, Count, DecimalField, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -128,10 +128,12 @@ def check_i3() -> Result:
     result.add("refunded payments not refunded in full",
                Payment.objects.filter(status="refunded").exclude(refunded_amount=F("amount"))
                .values_list("order_id", flat=True))
+    # NOT EXISTS on the payment's order_id index; a correlated NOT IN here scanned every
+    # payment once per order (95 s at 30,000 orders).
     result.add("confirmed/shipped/delivered orders without a captured payment of their total",
-               Order.objects.filter(status__in=FULFILMENT).exclude(
-                   pk__in=Payment.objects.filter(status="captured", amount=OuterRef("total")).values("order_id")
-               ).values_list("pk", flat=True))
+               Order.objects.filter(status__in=FULFILMENT).exclude(Exists(
+                   Payment.objects.filter(order_id=OuterRef("pk"), status="captured", amount=OuterRef("total"))
+               )).values_list("pk", flat=True))
     # The gateway's side: money it took must be known to us, once.
     captured_keys = Operation.objects.filter(kind="charge", outcome="captured").values("idempotency_key")
     result.add("gateway captures recorded as neither captured nor refunded by payments",

@@ -47,7 +47,7 @@ class _Refused(Exception):
 def reservation_create(*, order_id, lines: list[dict]) -> Reservation:
     """Reserve every line of the order or none, once per order, and announce which."""
     order_uuid = parse_uuid(order_id, what="order")
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # see NO_SAVEPOINT in shop/bus/delivery.py
         existing = Reservation.objects.filter(order_id=order_uuid).first()
         if existing is not None:
             _outcome_republish(existing)
@@ -138,7 +138,7 @@ def _stock_reserved(reservation: Reservation) -> StockReserved:
 
 def reservation_commit(*, order_id) -> Reservation:
     """Turn the order's reservation into a sale; take the stock afresh if it lapsed."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # see NO_SAVEPOINT in shop/bus/delivery.py
         reservation = _reservation_locked(order_id)
         if reservation.status == Status.ACTIVE:
             _sell_reserved(reservation)

@@ -103,16 +103,19 @@ def _order_create(
         currency=settings.SHOP_CURRENCY, payment_token=payment_token, idempotency_key=idempotency_key,
         request_fingerprint=fingerprint, status_changed_at=timezone.now(),
     )
-    OrderLine.objects.bulk_create([
+    # Keep what was written on the order, so the API answers without reading it back.
+    order.line_list = OrderLine.objects.bulk_create([
         OrderLine(order=order, product_id=line.item.product_id, sku=line.item.sku, name=line.item.name,
                   unit_price=line.item.price, quantity=line.quantity, line_total=line.line_total)
         for line in priced
     ])
-    timeline_record(order=order, kind=OrderEvent.Kind.NOTE, name="order placed",
-                    detail=f"{len(priced)} line(s), total {order.total} {order.currency}")
-    order_publish(order=order, event=OrderPlaced(order_id=str(order.pk), lines=[
-        {"product_id": str(line.item.product_id), "quantity": line.quantity} for line in priced
-    ]))
+    order.timeline_entries = [
+        timeline_record(order=order, kind=OrderEvent.Kind.NOTE, name="order placed",
+                        detail=f"{len(priced)} line(s), total {order.total} {order.currency}"),
+        order_publish(order=order, event=OrderPlaced(order_id=str(order.pk), lines=[
+            {"product_id": str(line.item.product_id), "quantity": line.quantity} for line in priced
+        ])),
+    ]
     return order
 
 

@@ -39,7 +39,7 @@ class Step:
 
 def saga_event_apply(*, event: Event, handler: str, steps: dict[str, Step]) -> Order | None:
     """Record the event on its order and take the step for the order's status, if any."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # see NO_SAVEPOINT in shop/bus/delivery.py
         order = _order_locked(event)
         if order is None:
             return None
@@ -157,7 +157,7 @@ def saga_event_dead_lettered(*, event: EventDeadLettered, handler: str) -> Order
 
 def saga_event_note(*, event: Event, handler: str) -> Order | None:
     """Record an event that does not move the order (stock committed, payment refunded ...)."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # see NO_SAVEPOINT in shop/bus/delivery.py
         order = _order_locked(event)
         if order is None:
             return None

@@ -57,10 +57,10 @@ def order_cancel_and_compensate(*, order: Order, to_status: str, reason: str) ->
     ))
 
 
-def order_publish(*, order: Order, event: Event, detail: str = "published") -> None:
+def order_publish(*, order: Order, event: Event, detail: str = "published") -> OrderEvent:
     """Publish the event in the caller's transaction and record it on the timeline."""
     publish(event)
-    timeline_record(order=order, kind=OrderEvent.Kind.EVENT, name=event.type_name(),
+    return timeline_record(order=order, kind=OrderEvent.Kind.EVENT, name=event.type_name(),
                     event_id=event.event_id, detail=detail)
 
 

@@ -29,6 +29,17 @@ def test_placing_an_order_returns_it_priced_and_pending(customer, api_client):
     assert data["created_at"] and data["timeline"][0]["name"] == "order placed"
 
 
+def test_the_answer_to_placing_is_what_a_read_returns(customer, api_client):
+    # POST answers from the rows it wrote (no read-back): it must say exactly what GET says.
+    first, second = catalogue_item(price="3.10"), catalogue_item(price="0.99")
+    client = api_client(customer)
+    placed = client.post(URL, {"lines": [{"product_id": str(second.product_id), "quantity": 3},
+                                         {"product_id": str(first.product_id), "quantity": 1}]}, format="json")
+    assert placed.status_code == 201, placed.content
+    assert len(placed.json()["lines"]) == 2 and len(placed.json()["timeline"]) == 2
+    assert placed.json() == client.get(f"{URL}{placed.json()['id']}/").json()
+
+
 def test_anonymous_users_are_turned_away(db, api_client):
     client = api_client()
     assert client.get(URL).status_code in (401, 403)
