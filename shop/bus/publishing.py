@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from shop.events import EVENT_BY_SIGNAL, Event
+from shop.faults import crash_point
 from shop.models import OutboxEvent
 
 from .registry import handlers_for
@@ -33,7 +34,12 @@ def _write_outbox(sender: type[Event], event: Event, **kwargs) -> None:
     )
     # Enqueue only once the row is committed: a worker must never see an event
     # whose transaction could still roll back.
-    transaction.on_commit(lambda: send_event(row.event_type, row.payload))
+    transaction.on_commit(lambda: _send_committed(row))
+
+
+def _send_committed(row: OutboxEvent) -> None:
+    crash_point("publish.before_enqueue", row.event_type)  # committed, not yet sent: the relay's case
+    send_event(row.event_type, row.payload)
 
 
 def connect_outbox_writer() -> None:

@@ -1,7 +1,12 @@
 """Lost enqueues, duplicate deliveries, an expiry racing a payment, a flaky refund."""
 
+import http.client
+import json
+import socket
+import sys
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.db.models import Sum
@@ -10,33 +15,67 @@ from django.utils import timezone
 from inventory.models import Reservation, StockMovement
 from orders.models import Order
 from payments.models import Payment, SimulatedGatewayOperation
+from rest_framework.authtoken.models import Token
 from shop.bus import publishing
+from shop.faults import crash_count
 from shop.models import Delivery, OutboxEvent
+from shop.processes import Proc, free_port
 from tests.faults.conftest import place, status_becomes
-from tests.flows.conftest import wait_for
+from tests.flows.conftest import ROOT, wait_for, worker_environment
 from tests.invariants import assert_invariants
 
 pytestmark = [pytest.mark.fault, pytest.mark.flow]
 
 
-def test_event_committed_but_never_enqueued_is_delivered_by_the_relay(
-    start_worker, product, customer, api_client, monkeypatch
-):
+def test_web_process_killed_between_commit_and_enqueue_loses_no_order(start_worker, product, customer, tmp_path):
     start_worker()
     widget = product(on_hand=5)
-    # The web process "dies" between commit and enqueue: the outbox row commits, nothing is sent.
-    lost = []
-    monkeypatch.setattr(publishing, "send_event", lambda event_type, payload, *a: lost.append(event_type))
-    order_id = place(api_client(customer), widget)
-    monkeypatch.undo()
-    assert lost and "order_placed" in lost[0]
+    token = Token.objects.create(user=customer).key
+    # A real web process (gunicorn, one sync worker) that SIGKILLs itself in the on-commit
+    # callback: the order and its outbox row are committed, nothing reached Redis.
+    web = start_web(tmp_path, SHOP_CRASH_POINT="publish.before_enqueue", SHOP_CRASH_STATE_DIR=tmp_path / "web-crash")
+    try:
+        with pytest.raises((http.client.HTTPException, ConnectionError)):
+            post_order(web.port, token, widget)  # the customer gets no answer
+    finally:
+        web.stop()
+    assert crash_count("publish.before_enqueue", tmp_path / "web-crash") == 1
 
-    status_becomes(order_id, "confirmed")
+    order = Order.objects.get(customer=customer)
+    placed = OutboxEvent.objects.get(order_id=order.pk, event_type__contains="order_placed")
+    assert placed.send_count == 1 and placed.completed_at is None
+    status_becomes(order.pk, "confirmed")
     assert_invariants()
-    placed = OutboxEvent.objects.get(order_id=order_id, event_type__contains="order_placed")
+    placed.refresh_from_db()
     assert placed.send_count >= 2  # only the relay can have sent it
     wait_for(lambda: OutboxEvent.objects.filter(pk=placed.pk, completed_at__isnull=False).exists(),
              message="the relay to mark the row complete")
+
+
+def start_web(log_dir: Path, **env) -> Proc:
+    """Start gunicorn on the test database and Redis, and wait until it answers."""
+    port = free_port()
+    proc = Proc("web", [sys.executable, "-m", "gunicorn", "shop.wsgi", "-w", "1", "-b", f"127.0.0.1:{port}"],
+                log_dir=log_dir, cwd=ROOT, env=worker_environment({k: str(v) for k, v in env.items()}))
+    proc.port = port
+    wait_for(lambda: port_answers(port), timeout=30, message="gunicorn to listen")
+    return proc
+
+
+def port_answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def post_order(port: int, token: str, product) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    body = json.dumps({"lines": [{"product_id": str(product.pk), "quantity": 1}]})
+    connection.request("POST", "/api/orders/", body, headers={
+        "Content-Type": "application/json", "Authorization": f"Token {token}"})
+    return connection.getresponse().status
 
 
 def test_same_event_delivered_three_times_concurrently_has_one_effect(

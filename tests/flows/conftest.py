@@ -42,16 +42,21 @@ def database_url_of_test_db() -> str:
     return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def worker_environment(extra_env: dict | None = None) -> dict:
+    """The environment of a subprocess (worker, web) on this test run's database and Redis."""
+    return {**os.environ, **WORKER_ENV, **(extra_env or {}),
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "TEST_REDIS_URL": settings.REDIS_URL,
+            "DATABASE_URL": database_url_of_test_db()}
+
+
 class Worker:
     """A `celery -A shop worker -B` subprocess; restartable, killable."""
 
     def __init__(self, *, log_dir: Path, extra_env: dict | None = None, concurrency: int = 4):
         self.name = f"flows-{uuid.uuid4().hex[:8]}@localhost"
         self.log_path = log_dir / f"{self.name.split('@')[0]}.log"
-        self.env = {**os.environ, **WORKER_ENV, **(extra_env or {}),
-                    "DJANGO_SETTINGS_MODULE": "tests.settings",
-                    "TEST_REDIS_URL": settings.REDIS_URL,
-                    "DATABASE_URL": database_url_of_test_db()}
+        self.env = worker_environment(extra_env)
         self.concurrency = concurrency
         self.process: subprocess.Popen | None = None
 
@@ -70,6 +75,7 @@ class Worker:
         raise RuntimeError(f"worker did not answer a ping within 60 s; see {self.log_path}")
 
     def stop(self) -> None:
+        """Terminate the worker, and print its log's tail (pytest shows it when the test failed)."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -79,6 +85,12 @@ class Worker:
                 self.process.wait()
         if self.process:
             self.log.close()
+            print(f"--- last lines of {self.log_path} ---\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 60) -> str:
+        """The worker's last log lines (tracebacks' inner lines left out), for a failing test's report."""
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join([line for line in text if not line.startswith(" ")][-lines:])
 
 
 @pytest.fixture(scope="session")
