@@ -56,6 +56,10 @@ def send_event(event_type: str, payload: dict, handler_names: list[str] | None =
                 current_app.send_task(
                     DELIVER_TASK,
                     args=[event_type, payload, handler.name],
+                    # What logs and monitors show instead of the payload: no payment token
+                    # in a log line, and no saferepr of every payload (≈ 0.6 ms a message).
+                    argsrepr=f"({event_type!r}, <event {payload['event_id']}>, {handler.name!r})",
+                    kwargsrepr="{}",
                     queue=handler.queue,
                     producer=producer,
                 )

@@ -168,3 +168,26 @@ def test_relay_does_not_pile_duplicates_onto_a_backlog_but_still_sends_failed_ro
     relay.outbox_relay()
 
     assert sent == [failed["event_id"]]  # the slow one is queued, not lost: no duplicate
+
+
+@pytest.mark.django_db
+def test_task_messages_show_the_event_id_not_the_payload_in_logs(monkeypatch):
+    # Workers log a task's argsrepr; a payment_requested payload carries the card token.
+    from celery import current_app
+
+    from shop.bus.publishing import send_event
+    from shop.events import PaymentRequested
+
+    sent = []
+    monkeypatch.setattr(current_app.amqp, "send_task_message",
+                        lambda producer, name, message, **options: sent.append(message))
+    event = PaymentRequested(order_id=str(uuid.uuid4()), customer_id=1, amount="10.00", currency="USD",
+                             payment_token="tok_secret_card")
+    assert send_event(event.type_name(), event.to_dict())
+
+    assert sent, "one message per subscribed handler"
+    for message in sent:
+        args, _kwargs, _embed = message.body
+        assert args[1]["payment_token"] == "tok_secret_card"  # the handler still gets it
+        assert "tok_secret_card" not in message.headers["argsrepr"]
+        assert event.event_id in message.headers["argsrepr"]
