@@ -139,7 +139,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True  # ack after the task ran, so a crash redelivers it
 CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed child requeues its message
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Messages a worker reserves per pool slot, unacked (acks_late): 1 keeps a slow host from
+# hoarding them; more fills the gap between a task's ack and the next fetch for short tasks.
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Unacked messages of a dead worker come back after the visibility timeout;
 # every time limit stays below it so a slow task is never run twice meanwhile.

@@ -21,7 +21,18 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated steps to run, e.g. s5,s6 (baselines always run)")
     parser.add_argument("--set", action="append", default=[], metavar="SIZE=N",
                         help="override one size of the mode, e.g. --set mem=5000 (see shop/bench/model.py)")
+    parser.add_argument("--render", action="store_true",
+                        help="write docs/ again from the last run's var/bench/results.pickle; run nothing")
     args = parser.parse_args()
+    if args.render:
+        os.environ.update(stack.ENV)
+        import django
+
+        django.setup()
+        from .run import render_saved
+
+        render_saved()
+        return 0
 
     signal.signal(signal.SIGTERM, _terminate)  # `timeout`/kill: still tear the stack down
     os.environ.update(stack.ENV)

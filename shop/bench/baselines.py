@@ -96,7 +96,7 @@ class Baselines:
         self.wait(drained, "no-op tasks", timeout=300, interval=0.05)
         rate = n / (time.perf_counter() - t0)
         self.results.facts["engine"] = rate
-        self.results.rows.append(Row("baseline engine: Celery no-op tasks (events worker, prefork -c 2)", rate,
+        self.results.rows.append(Row(f"baseline engine: Celery no-op tasks (events worker, prefork -c {self.stack.events_concurrency})", rate,
                                      "tasks/s", n=n, chart=False))
 
     def web_baseline(self) -> None:

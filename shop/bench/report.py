@@ -80,7 +80,8 @@ def markdown(results, quick: bool, facts: dict) -> str:
            "ratios.  ",
            f"**Versions:** Python {facts['python']}, Django {facts['django']}, Celery {facts['celery']}, "
            f"PostgreSQL {facts['postgresql']}, Redis {facts['redis']}.  ",
-           "**Stack:** gunicorn `-w 4 --worker-class gthread --threads 4`; events worker `-P prefork -c 2`; "
+           "**Stack:** gunicorn `-w 4 --worker-class gthread --threads 4`; "
+           f"events worker `-P prefork -c {facts['events_c']}`, prefetch multiplier {facts['prefetch']}; "
            f"gateway worker `-P threads -c {GATEWAY_THREADS}` on a pool of {GATEWAY_DB_POOL} DB connections; beat; "
            "DEBUG=0; database `shop_bench`, Redis db 14.",
            "", "| scenario | rate | p50 ms | p95 ms | p99 ms | n | note |", "|---|---:|---:|---:|---:|---:|---|"]

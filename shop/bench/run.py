@@ -1,5 +1,7 @@
 """The scenarios. Everything goes over HTTP; results are read through the app registry."""
 
+import os
+import pickle
 import platform
 import random
 import secrets
@@ -29,7 +31,9 @@ class Bench(Baselines, Scenarios):
         self.console = Console()
         stack.LOG_DIR.mkdir(parents=True, exist_ok=True)  # var/bench/ does not exist in a fresh clone
         self.results = Results()
-        self.stack = stack.Stack(gateway_threads=GATEWAY_THREADS)
+        # Every worker of the stack (and the engine baseline's) reads the prefetch from its environment.
+        os.environ["CELERY_WORKER_PREFETCH_MULTIPLIER"] = str(self.size["prefetch"])
+        self.stack = stack.Stack(gateway_threads=GATEWAY_THREADS, events_concurrency=self.size["events_c"])
         self.redis = stack.redis_client()
         self.Order = apps.get_model("orders", "Order")
         self.OrderEvent = apps.get_model("orders", "OrderEvent")
@@ -65,12 +69,11 @@ class Bench(Baselines, Scenarios):
         self.results.facts["elapsed"] = time.monotonic() - self.t_start
         self.results.memory = {"peak": dict(self.rss_peak), "peak_sum": dict(self.rss_peak_sum),
                                **self.results.memory}
-        from .report import print_table, write_docs
-
-        print_table(self.console, self.results, self.quick)
-        if self.write_docs:
-            write_docs(self.results, quick=self.quick, facts=self.environment())
-            self.console.print("wrote docs/benchmarks.md and docs/bench/saga.png")
+        facts = self.environment()
+        # Kept before anything is rendered: a failing report must not cost the run.
+        # `python -m shop.bench --render` writes the docs again from this file.
+        save_results(self.results, facts, self.quick)
+        render(self.results, facts, self.quick, console=self.console, write=self.write_docs)
 
     def teardown(self) -> None:
         self._sampling = False
@@ -289,4 +292,31 @@ class Bench(Baselines, Scenarios):
             "redis": self.redis.info("server")["redis_version"],
             "os": platform.platform(),
             "elapsed": self.results.facts.get("elapsed", 0.0),
+            "events_c": self.size["events_c"], "prefetch": self.size["prefetch"],
         }
+
+
+RESULTS_FILE = stack.LOG_DIR / "results.pickle"
+
+
+def save_results(results: Results, facts: dict, quick: bool) -> None:
+    """Keep a run's raw results in var/bench/ (trusted local file: pickle keeps every type)."""
+    RESULTS_FILE.write_bytes(pickle.dumps({"results": results, "facts": facts, "quick": quick}))
+
+
+def render(results: Results, facts: dict, quick: bool, *, console: Console, write: bool) -> None:
+    """Print the run's table and, if asked, write docs/benchmarks.md and the chart."""
+    from .report import print_table, write_docs
+
+    print_table(console, results, quick)
+    if write:
+        write_docs(results, quick=quick, facts=facts)
+        console.print("wrote docs/benchmarks.md and docs/bench/saga.png")
+
+
+def render_saved() -> None:
+    """Write the docs again from the last run's saved results."""
+    if not RESULTS_FILE.exists():
+        raise SystemExit(f"no saved results at {RESULTS_FILE}: run `make bench` first")
+    saved = pickle.loads(RESULTS_FILE.read_bytes())  # noqa: S301 (our own file, written above)
+    render(saved["results"], saved["facts"], saved["quick"], console=Console(), write=True)

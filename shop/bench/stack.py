@@ -76,8 +76,9 @@ def start_proc(name: str, command: list[str], env: dict | None = None) -> Proc:
 class Stack:
     """gunicorn + events worker(s) + gateway worker + beat, all on the bench DB and Redis db."""
 
-    def __init__(self, *, gateway_threads: int):
+    def __init__(self, *, gateway_threads: int, events_concurrency: int = 2):
         self.gateway_threads = gateway_threads
+        self.events_concurrency = events_concurrency
         self.web: Proc | None = None
         self.events: list[Proc] = []
         self.gateway: Proc | None = None
@@ -99,7 +100,8 @@ class Stack:
         proc.node = node
         return proc
 
-    def start_events(self, instances: int = 1, concurrency: int = 2) -> list[Proc]:
+    def start_events(self, instances: int = 1, concurrency: int | None = None) -> list[Proc]:
+        concurrency = concurrency or self.events_concurrency
         self.events = [self._worker(f"events{i}", "events", ["-P", "prefork", "-c", str(concurrency)])
                        for i in range(instances)]
         return self.events
