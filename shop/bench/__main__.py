@@ -14,6 +14,12 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt
 
 
+def _django_setup() -> None:
+    import django
+
+    django.setup()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m shop.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes; finishes in under 2 minutes")
@@ -24,23 +30,18 @@ def main() -> int:
     parser.add_argument("--render", action="store_true",
                         help="write docs/ again from the last run's var/bench/results.pickle; run nothing")
     args = parser.parse_args()
+    os.environ.update(stack.ENV)
     if args.render:
-        os.environ.update(stack.ENV)
-        import django
-
-        django.setup()
+        _django_setup()
         from .run import render_saved
 
         render_saved()
         return 0
 
     signal.signal(signal.SIGTERM, _terminate)  # `timeout`/kill: still tear the stack down
-    os.environ.update(stack.ENV)
     os.environ["ALLOWED_HOSTS"] += ",testserver"  # the in-process query profile uses the test client
     stack.reset_database()  # before django.setup(): the bench process connects to it
-    import django
-
-    django.setup()
+    _django_setup()
     from .run import Bench
 
     sizes = {key: int(value) for key, value in (item.split("=", 1) for item in args.set)}

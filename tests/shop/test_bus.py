@@ -4,13 +4,15 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
 from shop.bus import publish, relay
 from shop.bus.delivery import dead_letter_replay, delivery_begin, delivery_run
+from shop.bus.publishing import send_event
 from shop.bus.registry import Handler, _handlers_by_name, _handlers_by_type
-from shop.events import EventDeadLettered, OrderDelivered, OrderShipped
+from shop.events import EventDeadLettered, OrderDelivered, OrderShipped, PaymentRequested
 from shop.models import Delivery, OutboxEvent
 
 SHIPPED = OrderShipped.type_name()
@@ -173,11 +175,6 @@ def test_relay_does_not_pile_duplicates_onto_a_backlog_but_still_sends_failed_ro
 @pytest.mark.django_db
 def test_task_messages_show_the_event_id_not_the_payload_in_logs(monkeypatch):
     # Workers log a task's argsrepr; a payment_requested payload carries the card token.
-    from celery import current_app
-
-    from shop.bus.publishing import send_event
-    from shop.events import PaymentRequested
-
     sent = []
     monkeypatch.setattr(current_app.amqp, "send_task_message",
                         lambda producer, name, message, **options: sent.append(message))
