@@ -1,9 +1,11 @@
 """
 Deliver one event to one handler, exactly once in effect.
 
-1. `delivery_begin` counts the attempt in a statement of its own, so a worker
-   killed mid-handler still leaves the count behind: a poison event that kills
-   every worker is parked after BUS_MAX_DELIVERIES instead of looping forever.
+1. `delivery_begin` counts the attempt and commits it before the handler runs, so
+   a worker killed mid-handler still leaves the count behind: a poison event that
+   kills every worker is parked after BUS_MAX_DELIVERIES instead of looping forever.
+   Counting and parking share one transaction and the row lock, so of several
+   copies in flight (a redelivery beside a relay re-send) exactly one parks it.
 2. The inbox row turns `done` in the same transaction as the handler's effect,
    claimed before the handler runs: a redelivered or concurrently delivered
    event finds it `done` (or waits for it) and has no second effect.
@@ -83,20 +85,21 @@ def delivery_begin(*, event_id: str, handler_name: str) -> Delivery | None:
     """Count one more attempt, committed at once; None when finished or now dead."""
     event_key = OutboxEvent._meta.pk.get_db_prep_value(uuid.UUID(str(event_id)), connection)
     started_at = Delivery._meta.get_field("started_at").get_db_prep_value(timezone.now(), connection)
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_ATTEMPT_SQL.format(table=Delivery._meta.db_table),
-                       [event_key, handler_name, started_at])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    delivery = Delivery(pk=row[0], event_id=event_id, handler=handler_name, attempts=row[1])
-    if delivery.attempts > settings.BUS_MAX_DELIVERIES:
-        with transaction.atomic():
-            locked = Delivery.objects.select_for_update().get(pk=delivery.pk)
-            _park(locked, "gave up after %d deliveries; last error: %s" % (
-                settings.BUS_MAX_DELIVERIES, locked.last_error or "worker lost (killed or timed out)"))
-        return None
-    return delivery
+    with transaction.atomic():
+        with connection.cursor() as cursor:  # the upsert holds the row lock until commit
+            cursor.execute(_CLAIM_ATTEMPT_SQL.format(table=Delivery._meta.db_table),
+                           [event_key, handler_name, started_at])
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        delivery = Delivery(pk=row[0], event_id=event_id, handler=handler_name, attempts=row[1])
+        if delivery.attempts <= settings.BUS_MAX_DELIVERIES:
+            return delivery
+        # Parked before the lock is released: a concurrent copy then finds it dead.
+        locked = Delivery.objects.get(pk=delivery.pk)
+        _park(locked, "gave up after %d deliveries; last error: %s" % (
+            settings.BUS_MAX_DELIVERIES, locked.last_error or "worker lost (killed or timed out)"))
+    return None
 
 
 def _delivery_failed(delivery: Delivery, error: Exception) -> Outcome:
@@ -105,6 +108,8 @@ def _delivery_failed(delivery: Delivery, error: Exception) -> Outcome:
                    delivery.handler, delivery.event_id, delivery.attempts, message)
     with transaction.atomic():
         locked = Delivery.objects.select_for_update().get(pk=delivery.pk)
+        if locked.status != Delivery.Status.PENDING:  # a concurrent copy finished (or parked) it meanwhile
+            return Outcome(done=True)
         locked.last_error = traceback.format_exc()[-4000:]
         if locked.attempts >= settings.BUS_MAX_DELIVERIES:
             _park(locked, f"gave up after {locked.attempts} attempts: {message}")
