@@ -24,11 +24,15 @@ class ProductAddForm(forms.ModelForm):
 
 class ProductChangeForm(forms.ModelForm):
     adjust_by = forms.IntegerField(
-        label="Adjust stock by", required=False, min_value=-MAX_STOCK, max_value=MAX_STOCK,
+        label="Adjust stock by",
+        required=False,
+        min_value=-MAX_STOCK,
+        max_value=MAX_STOCK,
         help_text="Units to add (negative to remove). Recorded in the stock ledger.",
     )
-    adjust_reason = forms.CharField(label="Reason", required=False, max_length=500,
-                                    help_text="Required when adjusting stock.")
+    adjust_reason = forms.CharField(
+        label="Reason", required=False, max_length=500, help_text="Required when adjusting stock."
+    )
 
     class Meta:
         model = Product
@@ -52,7 +56,17 @@ class ProductAdmin(admin.ModelAdmin):
     list_filter = ["active"]
     search_fields = ["sku", "name"]
     actions = ["deactivate_selected"]
-    change_readonly = ["console_page", "sku", "on_hand", "reserved", "available", "revision", "created_at", "updated_at", "ledger"]
+    change_readonly = [
+        "console_page",
+        "sku",
+        "on_hand",
+        "reserved",
+        "available",
+        "revision",
+        "created_at",
+        "updated_at",
+        "ledger",
+    ]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = ProductChangeForm if obj is not None else ProductAddForm
@@ -78,8 +92,9 @@ class ProductAdmin(admin.ModelAdmin):
         data = form.cleaned_data
         try:
             if not change:
-                product = services.product_create(sku=data["sku"], name=data["name"], price=data["price"],
-                                                  on_hand=data["on_hand"], user=request.user)
+                product = services.product_create(
+                    sku=data["sku"], name=data["name"], price=data["price"], on_hand=data["on_hand"], user=request.user
+                )
                 obj.pk = product.pk
                 obj._state.adding = False
             else:
@@ -96,8 +111,9 @@ class ProductAdmin(admin.ModelAdmin):
         if edited:
             services.product_update(product_id=obj.pk, **edited, user=request.user)
         if data.get("adjust_by"):
-            services.stock_adjust(product_id=obj.pk, delta=data["adjust_by"], reason=data["adjust_reason"],
-                                  user=request.user)
+            services.stock_adjust(
+                product_id=obj.pk, delta=data["adjust_by"], reason=data["adjust_reason"], user=request.user
+            )
 
     def message_user(self, request, message, level=messages.INFO, *args, **kwargs) -> None:
         # After a refused save, don't also claim it was saved.
@@ -113,8 +129,10 @@ class ProductAdmin(admin.ModelAdmin):
 
     @admin.display(description="Staff console")
     def console_page(self, obj: Product) -> str:
-        return format_html('<a href="{}">Stock, ledger and reservations in the console</a>',
-                           reverse("stock_console:detail", args=[obj.pk]))
+        return format_html(
+            '<a href="{}">Stock, ledger and reservations in the console</a>',
+            reverse("stock_console:detail", args=[obj.pk]),
+        )
 
     @admin.display(description="Available")
     def available(self, obj: Product) -> int:
@@ -124,14 +142,26 @@ class ProductAdmin(admin.ModelAdmin):
     def ledger(self, obj: Product) -> str:
         movements = selectors.product_ledger(product_id=obj.pk)[:LEDGER_ROWS_SHOWN]
         rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ((m.at.strftime("%Y-%m-%d %H:%M:%S"), f"{m.delta:+d}", m.get_kind_display(), m.reason,
-              m.order_id or "", m.user or "") for m in movements),
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    m.at.strftime("%Y-%m-%d %H:%M:%S"),
+                    f"{m.delta:+d}",
+                    m.get_kind_display(),
+                    m.reason,
+                    m.order_id or "",
+                    m.user or "",
+                )
+                for m in movements
+            ),
         )
         everything = reverse("admin:inventory_stockmovement_changelist") + f"?product__id__exact={obj.pk}"
         return format_html(
-            '<table><thead><tr><th>At</th><th>Δ</th><th>Kind</th><th>Reason</th><th>Order</th><th>By</th>'
-            '</tr></thead><tbody>{}</tbody></table><a href="{}">All movements</a>', rows, everything,
+            "<table><thead><tr><th>At</th><th>Δ</th><th>Kind</th><th>Reason</th><th>Order</th><th>By</th>"
+            '</tr></thead><tbody>{}</tbody></table><a href="{}">All movements</a>',
+            rows,
+            everything,
         )
 
 

@@ -24,8 +24,7 @@ def product_list(request: HttpRequest) -> HttpResponse:
     form = ProductSearchForm(request.GET)
     query = form.cleaned_data["q"] if form.is_valid() else ""
     page = Paginator(selectors.products_search(query=query), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render_page(request, "console/stock/list.html", {"form": form, "page": page},
-                       section="stock", title="Stock")
+    return render_page(request, "console/stock/list.html", {"form": form, "page": page}, section="stock", title="Stock")
 
 
 def _product_or_404(product_id) -> Product:
@@ -37,14 +36,14 @@ def _product_or_404(product_id) -> Product:
 
 def _detail(request: HttpRequest, product: Product, form: StockAdjustForm, *, status: int = 200) -> HttpResponse:
     context = {
-        "product": product, "form": form,
+        "product": product,
+        "form": form,
         "ledger": selectors.product_ledger(product_id=product.pk)[:LEDGER_ROWS_SHOWN],
         "ledger_rows_shown": LEDGER_ROWS_SHOWN,
         "reservations": selectors.product_reservations_active(product_id=product.pk),
         "admin_url": reverse("admin:inventory_product_change", args=[product.pk]),
     }
-    return render_page(request, "console/stock/detail.html", context, section="stock", title=product.sku,
-                       status=status)
+    return render_page(request, "console/stock/detail.html", context, section="stock", title=product.sku, status=status)
 
 
 @staff_required
@@ -57,8 +56,12 @@ def product_detail(request: HttpRequest, product_id) -> HttpResponse:
     form = StockAdjustForm(request.POST)
     if form.is_valid():
         try:
-            services.stock_adjust(product_id=product.pk, delta=form.cleaned_data["delta"],
-                                  reason=form.cleaned_data["reason"], user=request.user)
+            services.stock_adjust(
+                product_id=product.pk,
+                delta=form.cleaned_data["delta"],
+                reason=form.cleaned_data["reason"],
+                user=request.user,
+            )
         except ServiceError as error:  # e.g. below what is reserved: the service's words, in place
             form.add_error(error.field if error.field in form.fields else None, error.message)
         else:
@@ -81,5 +84,6 @@ def product_new(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Product {product.sku} created.")
             return redirect("stock_console:detail", product_id=product.pk)
     status = 400 if request.method == "POST" else 200
-    return render_page(request, "console/stock/new.html", {"form": form}, section="stock", title="New product",
-                       status=status)
+    return render_page(
+        request, "console/stock/new.html", {"form": form}, section="stock", title="New product", status=status
+    )

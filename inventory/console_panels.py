@@ -10,11 +10,14 @@ LOW_STOCK_SHOWN = 10
 
 def low_stock() -> dict:
     """Active products running out."""
-    return {"products": selectors.products_low_stock(threshold=LOW_STOCK_THRESHOLD, limit=LOW_STOCK_SHOWN),
-            "threshold": LOW_STOCK_THRESHOLD}
+    return {
+        "products": selectors.products_low_stock(threshold=LOW_STOCK_THRESHOLD, limit=LOW_STOCK_SHOWN),
+        "threshold": LOW_STOCK_THRESHOLD,
+    }
 
 
 def register_console_panels() -> None:
     """Contribute this context's panels to the console (called from ready())."""
-    register_panel("inventory.low_stock", title="Low stock", template="console/panels/low_stock.html",
-                   context=low_stock, order=50)
+    register_panel(
+        "inventory.low_stock", title="Low stock", template="console/panels/low_stock.html", context=low_stock, order=50
+    )

@@ -10,11 +10,18 @@ class ProductSearchForm(forms.Form):
 
 
 class StockAdjustForm(forms.Form):
-    delta = forms.IntegerField(label="Adjust stock by", min_value=-MAX_STOCK, max_value=MAX_STOCK,
-                               help_text="Units to add; negative removes. Recorded in the ledger.")
-    reason = forms.CharField(label="Reason", max_length=500,
-                             help_text="Why: a count, damage, a delivery…",
-                             error_messages={"required": "Give a reason for the stock adjustment."})
+    delta = forms.IntegerField(
+        label="Adjust stock by",
+        min_value=-MAX_STOCK,
+        max_value=MAX_STOCK,
+        help_text="Units to add; negative removes. Recorded in the ledger.",
+    )
+    reason = forms.CharField(
+        label="Reason",
+        max_length=500,
+        help_text="Why: a count, damage, a delivery…",
+        error_messages={"required": "Give a reason for the stock adjustment."},
+    )
 
     def clean_delta(self) -> int:
         delta = self.cleaned_data["delta"]

@@ -42,15 +42,17 @@ def stock_invariant_violations() -> list[str]:
     ledger = dict(StockMovement.objects.values_list("product").annotate(total=Sum("delta")))
     held = dict(
         ReservationLine.objects.filter(reservation__status=Reservation.Status.ACTIVE)
-        .values_list("product").annotate(total=Sum("quantity"))
+        .values_list("product")
+        .annotate(total=Sum("quantity"))
     )
     problems = []
     for product in Product.objects.only("sku", "on_hand", "reserved"):
         if product.on_hand != ledger.get(product.pk, 0):
             problems.append(f"{product.sku}: on_hand {product.on_hand} != ledger {ledger.get(product.pk, 0)}")
         if product.reserved != held.get(product.pk, 0):
-            problems.append(f"{product.sku}: reserved {product.reserved} != active reservations "
-                            f"{held.get(product.pk, 0)}")
+            problems.append(
+                f"{product.sku}: reserved {product.reserved} != active reservations {held.get(product.pk, 0)}"
+            )
         if not 0 <= product.reserved <= product.on_hand:
             problems.append(f"{product.sku}: reserved {product.reserved} outside 0..{product.on_hand}")
     return problems
@@ -73,6 +75,9 @@ def products_low_stock(*, threshold: int, limit: int) -> list[Product]:
 def product_reservations_active(*, product_id) -> list[tuple[Reservation, int]]:
     """Return (active reservation, units of this product it holds), soonest expiry first."""
     pk = parse_uuid(product_id)
-    lines = (ReservationLine.objects.filter(product_id=pk, reservation__status=Reservation.Status.ACTIVE)
-             .select_related("reservation").order_by("reservation__expires_at"))
+    lines = (
+        ReservationLine.objects.filter(product_id=pk, reservation__status=Reservation.Status.ACTIVE)
+        .select_related("reservation")
+        .order_by("reservation__expires_at")
+    )
     return [(line.reservation, line.quantity) for line in lines]

@@ -11,8 +11,19 @@ class ProductSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Product
-        fields = ["id", "sku", "name", "price", "active", "on_hand", "reserved", "available",
-                  "revision", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "sku",
+            "name",
+            "price",
+            "active",
+            "on_hand",
+            "reserved",
+            "available",
+            "revision",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 
@@ -33,8 +44,10 @@ class ProductUpdateSerializer(serializers.Serializer):
         if stock_fields:
             # Stock changes need a reason and a ledger row; PATCH has neither.
             raise serializers.ValidationError(
-                {field: "Stock cannot be edited here; POST {delta, reason} to adjust-stock/ instead."
-                 for field in sorted(stock_fields)}
+                {
+                    field: "Stock cannot be edited here; POST {delta, reason} to adjust-stock/ instead."
+                    for field in sorted(stock_fields)
+                }
             )
         return attrs
 

@@ -45,8 +45,22 @@ class OrderAdmin(admin.ModelAdmin):
     inlines = [OrderLineInline, OrderEventInline]
     # Status and money change only through the saga and the services (actions below).
     readonly_fields = [
-        "console_page", "id", "customer", "status", "status_reason", "subtotal", "fee", "total", "currency", "payment_token",
-        "idempotency_key", "request_fingerprint", "redrive_count", "status_changed_at", "created_at", "updated_at",
+        "console_page",
+        "id",
+        "customer",
+        "status",
+        "status_reason",
+        "subtotal",
+        "fee",
+        "total",
+        "currency",
+        "payment_token",
+        "idempotency_key",
+        "request_fingerprint",
+        "redrive_count",
+        "status_changed_at",
+        "created_at",
+        "updated_at",
     ]
     actions = ["ship", "deliver", "cancel"]
 
@@ -58,8 +72,9 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description="Staff console")
     def console_page(self, obj: Order) -> str:
-        return format_html('<a href="{}">Saga timeline and actions in the console</a>',
-                           reverse("orders_console:detail", args=[obj.pk]))
+        return format_html(
+            '<a href="{}">Saga timeline and actions in the console</a>', reverse("orders_console:detail", args=[obj.pk])
+        )
 
     @admin.action(description="Ship")
     def ship(self, request, queryset):

@@ -20,7 +20,10 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 # Error answers (400, 404, 409, 422, ...) are added to every operation by shop/openapi.py.
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    IDEMPOTENCY_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    IDEMPOTENCY_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
     description="Repeat the request with the same key and body to get the same order back (max 255 chars).",
 )
 
@@ -48,7 +51,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return self._detail(self.get_object())
 
     @extend_schema(
-        summary="Place an order", request=OrderCreateSerializer, parameters=[IDEMPOTENCY_PARAMETER],
+        summary="Place an order",
+        request=OrderCreateSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
         responses={201: OrderDetailSerializer, 200: OrderDetailSerializer},
     )
     def create(self, request: Request) -> Response:
@@ -69,21 +74,24 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         response["Idempotent-Replayed"] = "true"
         return response
 
-    @extend_schema(summary="Cancel an order before it ships (paid orders are refunded)", request=None,
-                   responses={200: OrderDetailSerializer})
+    @extend_schema(
+        summary="Cancel an order before it ships (paid orders are refunded)",
+        request=None,
+        responses={200: OrderDetailSerializer},
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk=None) -> Response:
         order = services.order_cancel(order_id=self.get_object().pk, user=request.user)
         return self._detail(order)
 
-    @extend_schema(summary="Ship a confirmed order (staff)", request=None,
-                   responses={200: OrderDetailSerializer})
+    @extend_schema(summary="Ship a confirmed order (staff)", request=None, responses={200: OrderDetailSerializer})
     @action(detail=True, methods=["post"], permission_classes=[IsAdminUser])
     def ship(self, request: Request, pk=None) -> Response:
         return self._detail(services.order_ship(order_id=self.get_object().pk, user=request.user))
 
-    @extend_schema(summary="Mark a shipped order delivered (staff)", request=None,
-                   responses={200: OrderDetailSerializer})
+    @extend_schema(
+        summary="Mark a shipped order delivered (staff)", request=None, responses={200: OrderDetailSerializer}
+    )
     @action(detail=True, methods=["post"], permission_classes=[IsAdminUser])
     def deliver(self, request: Request, pk=None) -> Response:
         return self._detail(services.order_deliver(order_id=self.get_object().pk, user=request.user))

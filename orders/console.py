@@ -40,8 +40,9 @@ def order_list(request: HttpRequest) -> HttpResponse:
     """List orders, newest first, filtered by status and searched by id or customer."""
     form = OrderFilterForm(request.GET)
     page = Paginator(selectors.orders_search(**form.filters()), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render_page(request, "console/orders/list.html", {"form": form, "page": page},
-                       section="orders", title="Orders")
+    return render_page(
+        request, "console/orders/list.html", {"form": form, "page": page}, section="orders", title="Orders"
+    )
 
 
 def _order_or_404(order_id, *, with_lines: bool = True) -> Order:
@@ -53,15 +54,24 @@ def _order_or_404(order_id, *, with_lines: bool = True) -> Order:
 
 def _saga_context(order: Order, action_form: OrderActionForm | None = None) -> dict:
     return {
-        "order": order, "steps": selectors.order_saga_timeline(order=order), "actions": order_actions(order),
-        "action_form": action_form, "live_url": reverse("orders_console:live", args=[order.pk]),
+        "order": order,
+        "steps": selectors.order_saga_timeline(order=order),
+        "actions": order_actions(order),
+        "action_form": action_form,
+        "live_url": reverse("orders_console:live", args=[order.pk]),
     }
 
 
 def _detail(request: HttpRequest, order: Order, *, action_form=None, status: int = 200) -> HttpResponse:
     context = {**_saga_context(order, action_form), "admin_url": reverse("admin:orders_order_change", args=[order.pk])}
-    return render_page(request, "console/orders/detail.html", context, section="orders",
-                       title=f"Order {str(order.pk)[:8]}", status=status)
+    return render_page(
+        request,
+        "console/orders/detail.html",
+        context,
+        section="orders",
+        title=f"Order {str(order.pk)[:8]}",
+        status=status,
+    )
 
 
 @staff_required

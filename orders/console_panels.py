@@ -30,7 +30,9 @@ def last_hour() -> dict:
     placed = sum(n for _, n in per_minute)
     rate = selectors.confirmation_rate(since=since)
     return {
-        "placed": placed, "per_minute": placed / 60, "rate": None if rate is None else rate * 100,
+        "placed": placed,
+        "per_minute": placed / 60,
+        "rate": None if rate is None else rate * 100,
         "chart": bar_chart([(minute.strftime("%H:%M"), n) for minute, n in per_minute]),
     }
 
@@ -38,23 +40,45 @@ def last_hour() -> dict:
 def sagas() -> dict:
     """Sagas in flight and those stuck past the step deadline."""
     counts = selectors.order_counts_by_status()
-    return {"in_flight": sum(counts[status] for status in IN_FLIGHT),
-            "stuck": selectors.stuck_orders().count(), "deadline": settings.SAGA_STEP_DEADLINE_SECONDS}
+    return {
+        "in_flight": sum(counts[status] for status in IN_FLIGHT),
+        "stuck": selectors.stuck_orders().count(),
+        "deadline": settings.SAGA_STEP_DEADLINE_SECONDS,
+    }
 
 
 def stuck() -> dict:
     """The stuck sagas themselves, for staff to re-drive or compensate."""
-    return {"orders": list(selectors.stuck_orders()[:STUCK_SHOWN]), "shown_at_most": STUCK_SHOWN,
-            "deadline": settings.SAGA_STEP_DEADLINE_SECONDS, "max_redrives": settings.SAGA_MAX_REDRIVES}
+    return {
+        "orders": list(selectors.stuck_orders()[:STUCK_SHOWN]),
+        "shown_at_most": STUCK_SHOWN,
+        "deadline": settings.SAGA_STEP_DEADLINE_SECONDS,
+        "max_redrives": settings.SAGA_MAX_REDRIVES,
+    }
 
 
 def register_console_panels() -> None:
     """Contribute this context's panels to the console (called from ready())."""
-    register_panel("orders.by_status", title="Orders now", template="console/panels/orders_by_status.html",
-                   context=by_status, order=10)
-    register_panel("orders.last_hour", title="Last hour", template="console/panels/orders_last_hour.html",
-                   context=last_hour, order=20)
-    register_panel("orders.sagas", title="Sagas", template="console/panels/orders_sagas.html",
-                   context=sagas, order=30)
-    register_panel("orders.stuck", title="Stuck sagas", template="console/panels/orders_stuck.html",
-                   context=stuck, page="operations", order=20)
+    register_panel(
+        "orders.by_status",
+        title="Orders now",
+        template="console/panels/orders_by_status.html",
+        context=by_status,
+        order=10,
+    )
+    register_panel(
+        "orders.last_hour",
+        title="Last hour",
+        template="console/panels/orders_last_hour.html",
+        context=last_hour,
+        order=20,
+    )
+    register_panel("orders.sagas", title="Sagas", template="console/panels/orders_sagas.html", context=sagas, order=30)
+    register_panel(
+        "orders.stuck",
+        title="Stuck sagas",
+        template="console/panels/orders_stuck.html",
+        context=stuck,
+        page="operations",
+        order=20,
+    )

@@ -14,8 +14,12 @@ ACTIONS_BY_STATUS: dict[str, tuple[str, ...]] = {
     Status.CONFIRMED: ("ship", "refund"),
     Status.SHIPPED: ("deliver",),
 }
-ACTION_LABELS = {"ship": "Ship", "deliver": "Mark delivered", "cancel": "Cancel order",
-                 "refund": "Refund (cancel and restock)"}
+ACTION_LABELS = {
+    "ship": "Ship",
+    "deliver": "Mark delivered",
+    "cancel": "Cancel order",
+    "refund": "Refund (cancel and restock)",
+}
 
 
 def order_actions(order: Order) -> list[tuple[str, str]]:
@@ -35,10 +39,12 @@ class OrderFilterForm(forms.Form):
 
 
 class OrderActionForm(forms.Form):
-    action = forms.ChoiceField(error_messages={
-        "invalid_choice": "“%(value)s” is not possible for this order now.",
-        "required": "Choose an action.",
-    })
+    action = forms.ChoiceField(
+        error_messages={
+            "invalid_choice": "“%(value)s” is not possible for this order now.",
+            "required": "Choose an action.",
+        }
+    )
 
     def __init__(self, *args, order: Order, **kwargs):
         super().__init__(*args, **kwargs)

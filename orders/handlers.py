@@ -6,9 +6,20 @@ Handler names are the inbox keys (module.function): renaming one re-runs old eve
 
 from shop.bus import subscribe
 from shop.events import (
-    EventDeadLettered, PaymentCaptured, PaymentDeclined, PaymentRefunded, PaymentVoided, ProductData,
-    ReservationExpired, ReservationReleased, ReservationRevoked, StockCommitted, StockRejected, StockReserved,
-    StockRestocked, signals,
+    EventDeadLettered,
+    PaymentCaptured,
+    PaymentDeclined,
+    PaymentRefunded,
+    PaymentVoided,
+    ProductData,
+    ReservationExpired,
+    ReservationReleased,
+    ReservationRevoked,
+    StockCommitted,
+    StockRejected,
+    StockReserved,
+    StockRestocked,
+    signals,
 )
 
 from . import services

@@ -49,7 +49,8 @@ class Order(models.Model):
     total = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3)
     payment_token = models.CharField(max_length=64)
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    # NULL, not "", when absent: the unique constraint must not treat all key-less orders as one.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     request_fingerprint = models.CharField(max_length=64, blank=True)  # sha256 hex of the request body
     # Re-drives of the current saga step by the watchdog; reset by every transition.
     redrive_count = models.PositiveIntegerField(default=0)

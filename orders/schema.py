@@ -15,7 +15,12 @@ class OrderDetailSerializerSchema(OpenApiSerializerExtension):
     def map_serializer(self, auto_schema, direction):
         order = auto_schema.resolve_serializer(OrderSerializer, direction)
         entry = auto_schema.resolve_serializer(TimelineEntrySerializer, direction)
-        timeline = {"type": "array", "items": entry.ref, "readOnly": True,
-                    "description": "Every event and transition of the order, oldest first."}
-        return {"allOf": [order.ref, {"type": "object", "properties": {"timeline": timeline},
-                                      "required": ["timeline"]}]}
+        timeline = {
+            "type": "array",
+            "items": entry.ref,
+            "readOnly": True,
+            "description": "Every event and transition of the order, oldest first.",
+        }
+        return {
+            "allOf": [order.ref, {"type": "object", "properties": {"timeline": timeline}, "required": ["timeline"]}]
+        }

@@ -74,10 +74,14 @@ def order_saga_timeline(*, order: Order) -> list[TimelineStep]:
         deliveries.setdefault(delivery.event_id, []).append(delivery)
     steps, previous = [], None
     for entry in entries:
-        steps.append(TimelineStep(
-            entry=entry, deliveries=deliveries.get(entry.event_id, []),
-            since_previous=entry.at - previous if previous else None, since_placed=entry.at - order.created_at,
-        ))
+        steps.append(
+            TimelineStep(
+                entry=entry,
+                deliveries=deliveries.get(entry.event_id, []),
+                since_previous=entry.at - previous if previous else None,
+                since_placed=entry.at - order.created_at,
+            )
+        )
         previous = entry.at
     return steps
 
@@ -91,8 +95,11 @@ def order_counts_by_status() -> dict[str, int]:
 def orders_per_minute(*, since: datetime, now: datetime) -> list[tuple[datetime, int]]:
     """Return (minute, orders placed) for every minute from since to now, empty minutes included."""
     placed = dict(
-        Order.objects.filter(created_at__gte=since).order_by()
-        .annotate(minute=TruncMinute("created_at")).values_list("minute").annotate(n=Count("pk"))
+        Order.objects.filter(created_at__gte=since)
+        .order_by()
+        .annotate(minute=TruncMinute("created_at"))
+        .values_list("minute")
+        .annotate(n=Count("pk"))
     )
     first = since.replace(second=0, microsecond=0)
     minutes = int((now - first).total_seconds() // 60) + 1

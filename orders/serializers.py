@@ -46,8 +46,20 @@ class OrderSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Order
-        fields = ["id", "customer", "status", "status_reason", "lines", "subtotal", "fee", "total", "currency",
-                  "created_at", "updated_at", "status_changed_at"]
+        fields = [
+            "id",
+            "customer",
+            "status",
+            "status_reason",
+            "lines",
+            "subtotal",
+            "fee",
+            "total",
+            "currency",
+            "created_at",
+            "updated_at",
+            "status_changed_at",
+        ]
         read_only_fields = fields
 
 

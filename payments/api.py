@@ -11,8 +11,15 @@ class PaymentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Payment
         fields = [
-            "id", "order_id", "amount", "currency", "status", "refunded_amount",
-            "gateway_reference", "created_at", "updated_at",
+            "id",
+            "order_id",
+            "amount",
+            "currency",
+            "status",
+            "refunded_amount",
+            "gateway_reference",
+            "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 

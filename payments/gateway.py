@@ -95,19 +95,22 @@ class SimulatedGateway:
     def __init__(self, *, latency_ms: int | None = None, decline_rate: Decimal | None = None):
         latency_ms = settings.PAYMENT_GATEWAY_LATENCY_MS if latency_ms is None else latency_ms
         self.latency_seconds = latency_ms / 1000
-        self.decline_rate = Decimal(
-            settings.PAYMENT_GATEWAY_DECLINE_RATE if decline_rate is None else decline_rate
-        )
+        self.decline_rate = Decimal(settings.PAYMENT_GATEWAY_DECLINE_RATE if decline_rate is None else decline_rate)
 
     def charge(self, *, idempotency_key: str, amount: Decimal, currency: str, token: str) -> GatewayResult:
         return self._call(
-            idempotency_key, Operation.Kind.CHARGE, amount=amount, token=token,
+            idempotency_key,
+            Operation.Kind.CHARGE,
+            amount=amount,
+            token=token,
             decide=lambda operation: self._decide_charge(token),
         )
 
     def refund(self, *, idempotency_key: str, charge_reference: str, amount: Decimal) -> GatewayResult:
         return self._call(
-            idempotency_key, Operation.Kind.REFUND, amount=amount,
+            idempotency_key,
+            Operation.Kind.REFUND,
+            amount=amount,
             decide=lambda operation: _decide_refund(operation, charge_reference, amount),
         )
 
@@ -122,8 +125,15 @@ class SimulatedGateway:
             return _Decision(DECLINED, "card_declined")
         return decision
 
-    def _call(self, key: str, kind: str, *, decide: Callable[[Operation], _Decision],
-              amount: Decimal = Decimal("0"), token: str = "") -> GatewayResult:
+    def _call(
+        self,
+        key: str,
+        kind: str,
+        *,
+        decide: Callable[[Operation], _Decision],
+        amount: Decimal = Decimal("0"),
+        token: str = "",
+    ) -> GatewayResult:
         if self.latency_seconds > 0:
             time.sleep(self.latency_seconds)  # the network round trip, outside any transaction
         with transaction.atomic():

@@ -13,8 +13,12 @@ from .services import payment_cancel, payment_refund_request, payment_request
 @subscribe(signals.payment_requested, queue="gateway")
 def on_payment_requested(event: PaymentRequested) -> None:
     payment_request(
-        order_id=event.order_id, customer_id=event.customer_id, amount=Decimal(event.amount),
-        currency=event.currency, payment_token=event.payment_token, settle_inline=True,
+        order_id=event.order_id,
+        customer_id=event.customer_id,
+        amount=Decimal(event.amount),
+        currency=event.currency,
+        payment_token=event.payment_token,
+        settle_inline=True,
     )
 
 

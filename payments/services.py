@@ -30,7 +30,12 @@ Status = Payment.Status
 
 
 def payment_request(
-    *, order_id: uuid.UUID | str, customer_id: int, amount: Decimal, currency: str, payment_token: str,
+    *,
+    order_id: uuid.UUID | str,
+    customer_id: int,
+    amount: Decimal,
+    currency: str,
+    payment_token: str,
     settle_inline: bool = False,
 ) -> Payment:
     """Record the charge of an order once, and have it settled; replay a known result."""
@@ -38,8 +43,11 @@ def payment_request(
         payment, created = Payment.objects.get_or_create(
             order_id=order_id,
             defaults={
-                "customer_id": customer_id, "amount": amount, "currency": currency,
-                "payment_token": payment_token, "idempotency_key": f"charge:{order_id}",
+                "customer_id": customer_id,
+                "amount": amount,
+                "currency": currency,
+                "payment_token": payment_token,
+                "idempotency_key": f"charge:{order_id}",
             },
         )
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
@@ -59,8 +67,11 @@ def payment_cancel(*, order_id: uuid.UUID | str) -> Payment:
         payment, created = Payment.objects.get_or_create(
             order_id=order_id,
             defaults={
-                "customer_id": None, "amount": Decimal("0"), "currency": settings.SHOP_CURRENCY,
-                "status": Status.VOIDED, "idempotency_key": f"charge:{order_id}",
+                "customer_id": None,
+                "amount": Decimal("0"),
+                "currency": settings.SHOP_CURRENCY,
+                "status": Status.VOIDED,
+                "idempotency_key": f"charge:{order_id}",
             },
         )
         if created:  # the tombstone: a late payment_requested finds it and charges nothing
@@ -132,8 +143,10 @@ def _release_db_connection() -> None:
 
 def _charge(payment: Payment, gateway: PaymentGateway) -> Payment:
     result = gateway.charge(
-        idempotency_key=payment.idempotency_key, amount=payment.amount,
-        currency=payment.currency, token=payment.payment_token,
+        idempotency_key=payment.idempotency_key,
+        amount=payment.amount,
+        currency=payment.currency,
+        token=payment.payment_token,
     )
     crash_point("payments.after_gateway_capture")  # fault tests: money taken, nothing recorded yet
     return _record_charge_result(payment_id=payment.pk, result=result)
@@ -148,7 +161,8 @@ def _void(payment: Payment, gateway: PaymentGateway) -> Payment:
 def _refund(payment: Payment, gateway: PaymentGateway) -> Payment:
     result = gateway.refund(
         idempotency_key=payment.refund_idempotency_key or f"refund:{payment.order_id}",
-        charge_reference=payment.gateway_reference, amount=payment.amount,
+        charge_reference=payment.gateway_reference,
+        amount=payment.amount,
     )
     if result.outcome != "refunded":  # never drop a refund we owe: retry, loudly
         logger.error("refund of payment %s not accepted: %s", payment.pk, result.message)
@@ -203,8 +217,10 @@ def _request_refund(payment: Payment) -> None:
 
 def _captured_event(payment: Payment) -> PaymentCaptured:
     return PaymentCaptured(
-        order_id=str(payment.order_id), payment_id=str(payment.pk),
-        amount=str(payment.amount), currency=payment.currency,
+        order_id=str(payment.order_id),
+        payment_id=str(payment.pk),
+        amount=str(payment.amount),
+        currency=payment.currency,
     )
 
 

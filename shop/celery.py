@@ -12,7 +12,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-
 def _closed_redis_channel_raises_a_connection_error() -> None:
     """Keep a worker alive when Redis drops while it holds unacked messages.
 

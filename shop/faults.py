@@ -33,7 +33,7 @@ def crash_point(name: str, subject: str = "") -> None:
     """
     if not _NAME or not _NAME.startswith(name):
         return
-    if _NAME != name and _NAME != f"{name}@{subject}":
+    if name != _NAME and f"{name}@{subject}" != _NAME:
         return
     if _should_fire(_NAME):
         os.kill(os.getpid(), signal.SIGKILL)

@@ -23,7 +23,19 @@ from datetime import datetime, timedelta
 from django.apps import apps
 from django.conf import settings
 from django.db.models import (
-    Case, Count, DecimalField, Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value, When,
+    Case,
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -85,9 +97,11 @@ def check_i1(*, now: datetime, quiet_seconds: int) -> Result:
     """I1: no order sits in an in-flight step untouched for longer than quiet_seconds."""
     result = Result("I1", f"every order reaches a terminal or fulfilment state (stuck > {quiet_seconds}s)")
     Order = _model("orders.Order")
-    stuck = Order.objects.filter(
-        status__in=IN_FLIGHT, status_changed_at__lte=now - timedelta(seconds=quiet_seconds)
-    ).order_by("status_changed_at").values_list("pk", flat=True)
+    stuck = (
+        Order.objects.filter(status__in=IN_FLIGHT, status_changed_at__lte=now - timedelta(seconds=quiet_seconds))
+        .order_by("status_changed_at")
+        .values_list("pk", flat=True)
+    )
     result.add("orders stuck in pending/awaiting_payment", stuck)
     return result
 
@@ -103,12 +117,17 @@ def check_i2() -> Result:
         held=_sum_of(Line.objects.filter(product=OuterRef("pk"), reservation__status="active"), "quantity"),
     )
     result.add("products with on_hand < 0", products.filter(on_hand__lt=0).values_list("sku", flat=True))
-    result.add("products with reserved outside 0..on_hand",
-               products.filter(Q(reserved__lt=0) | Q(reserved__gt=F("on_hand"))).values_list("sku", flat=True))
-    result.add("products whose on_hand ≠ Σ ledger deltas",
-               products.exclude(on_hand=F("ledger")).values_list("sku", flat=True))
-    result.add("products whose reserved ≠ Σ active reservation lines",
-               products.exclude(reserved=F("held")).values_list("sku", flat=True))
+    result.add(
+        "products with reserved outside 0..on_hand",
+        products.filter(Q(reserved__lt=0) | Q(reserved__gt=F("on_hand"))).values_list("sku", flat=True),
+    )
+    result.add(
+        "products whose on_hand ≠ Σ ledger deltas", products.exclude(on_hand=F("ledger")).values_list("sku", flat=True)
+    )
+    result.add(
+        "products whose reserved ≠ Σ active reservation lines",
+        products.exclude(reserved=F("held")).values_list("sku", flat=True),
+    )
     return result
 
 
@@ -119,38 +138,66 @@ def check_i3() -> Result:
     Payment = _model("payments.Payment")
     Operation = _model("payments.SimulatedGatewayOperation")
     money = DecimalField(max_digits=12, decimal_places=2)
-    result.add("orders with more than one payment", Payment.objects.values("order_id").annotate(
-        n=Count("pk")).filter(n__gt=1).values_list("order_id", flat=True))
-    result.add("captured payments whose order is not confirmed/shipped/delivered",
-               Payment.objects.filter(status="captured")
-               .exclude(order_id__in=Order.objects.filter(status__in=FULFILMENT).values("pk"))
-               .values_list("order_id", flat=True))
-    result.add("refunded payments not refunded in full",
-               Payment.objects.filter(status="refunded").exclude(refunded_amount=F("amount"))
-               .values_list("order_id", flat=True))
+    result.add(
+        "orders with more than one payment",
+        Payment.objects.values("order_id").annotate(n=Count("pk")).filter(n__gt=1).values_list("order_id", flat=True),
+    )
+    result.add(
+        "captured payments whose order is not confirmed/shipped/delivered",
+        Payment.objects.filter(status="captured")
+        .exclude(order_id__in=Order.objects.filter(status__in=FULFILMENT).values("pk"))
+        .values_list("order_id", flat=True),
+    )
+    result.add(
+        "refunded payments not refunded in full",
+        Payment.objects.filter(status="refunded")
+        .exclude(refunded_amount=F("amount"))
+        .values_list("order_id", flat=True),
+    )
     # NOT EXISTS on the payment's order_id index; a correlated NOT IN here scanned every
     # payment once per order (95 s at 30,000 orders).
-    result.add("confirmed/shipped/delivered orders without a captured payment of their total",
-               Order.objects.filter(status__in=FULFILMENT).exclude(Exists(
-                   Payment.objects.filter(order_id=OuterRef("pk"), status="captured", amount=OuterRef("total"))
-               )).values_list("pk", flat=True))
+    result.add(
+        "confirmed/shipped/delivered orders without a captured payment of their total",
+        Order.objects.filter(status__in=FULFILMENT)
+        .exclude(Exists(Payment.objects.filter(order_id=OuterRef("pk"), status="captured", amount=OuterRef("total"))))
+        .values_list("pk", flat=True),
+    )
     # The gateway's side: money it took must be known to us, once.
     captured_keys = Operation.objects.filter(kind="charge", outcome="captured").values("idempotency_key")
-    result.add("gateway captures recorded as neither captured nor refunded by payments",
-               Operation.objects.filter(kind="charge", outcome="captured").exclude(
-                   idempotency_key__in=Payment.objects.filter(status__in=("captured", "refunded"))
-                   .values("idempotency_key")).values_list("idempotency_key", flat=True))
-    result.add("payments captured/refunded without a gateway capture",
-               Payment.objects.filter(status__in=("captured", "refunded"))
-               .exclude(idempotency_key__in=captured_keys).values_list("order_id", flat=True))
-    result.add("gateway references captured more than once",
-               Operation.objects.filter(outcome="captured").exclude(reference="").values("reference")
-               .annotate(n=Count("pk")).filter(n__gt=1).values_list("reference", flat=True))
-    gateway_refunded = _sum_of(Operation.objects.filter(
-        kind="refund", outcome="refunded", idempotency_key=OuterRef("refund_idempotency_key")), "amount", money)
-    result.add("payments whose refunded amount differs from the gateway's refunds",
-               Payment.objects.annotate(gateway_refunded=gateway_refunded)
-               .exclude(refunded_amount=F("gateway_refunded")).values_list("order_id", flat=True))
+    result.add(
+        "gateway captures recorded as neither captured nor refunded by payments",
+        Operation.objects.filter(kind="charge", outcome="captured")
+        .exclude(
+            idempotency_key__in=Payment.objects.filter(status__in=("captured", "refunded")).values("idempotency_key")
+        )
+        .values_list("idempotency_key", flat=True),
+    )
+    result.add(
+        "payments captured/refunded without a gateway capture",
+        Payment.objects.filter(status__in=("captured", "refunded"))
+        .exclude(idempotency_key__in=captured_keys)
+        .values_list("order_id", flat=True),
+    )
+    result.add(
+        "gateway references captured more than once",
+        Operation.objects.filter(outcome="captured")
+        .exclude(reference="")
+        .values("reference")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .values_list("reference", flat=True),
+    )
+    gateway_refunded = _sum_of(
+        Operation.objects.filter(kind="refund", outcome="refunded", idempotency_key=OuterRef("refund_idempotency_key")),
+        "amount",
+        money,
+    )
+    result.add(
+        "payments whose refunded amount differs from the gateway's refunds",
+        Payment.objects.annotate(gateway_refunded=gateway_refunded)
+        .exclude(refunded_amount=F("gateway_refunded"))
+        .values_list("order_id", flat=True),
+    )
     return result
 
 
@@ -161,14 +208,20 @@ def check_i4() -> Result:
     Reservation = _model("inventory.Reservation")
     Payment = _model("payments.Payment")
     closed = Order.objects.filter(status__in=CLOSED).values("pk")
-    result.add("closed orders with an active reservation",
-               Reservation.objects.filter(status="active", order_id__in=closed).values_list("order_id", flat=True))
+    result.add(
+        "closed orders with an active reservation",
+        Reservation.objects.filter(status="active", order_id__in=closed).values_list("order_id", flat=True),
+    )
     money = DecimalField(max_digits=12, decimal_places=2)
-    net = Case(When(status__in=("captured", "refunded"), then=F("amount") - F("refunded_amount")),
-               default=Value(0), output_field=money)
-    result.add("closed orders with net payment ≠ 0",
-               Payment.objects.filter(order_id__in=closed).annotate(net=net).exclude(net=0)
-               .values_list("order_id", flat=True))
+    net = Case(
+        When(status__in=("captured", "refunded"), then=F("amount") - F("refunded_amount")),
+        default=Value(0),
+        output_field=money,
+    )
+    result.add(
+        "closed orders with net payment ≠ 0",
+        Payment.objects.filter(order_id__in=closed).annotate(net=net).exclude(net=0).values_list("order_id", flat=True),
+    )
     return result
 
 
@@ -176,32 +229,53 @@ def check_i5(*, now: datetime, outbox_seconds: int, allow_dead_letters: bool) ->
     """I5: every old outbox row reached every handler; every effect happened once."""
     result = Result("I5", f"every outbox row (older than {outbox_seconds}s) delivered; each (event, handler) once")
     types = OutboxEvent.objects.order_by().values_list("event_type", flat=True).distinct()
-    expected = Case(*[When(event_type=t, then=Value(len(handlers_for(t)))) for t in types],
-                    default=Value(0), output_field=IntegerField())
+    expected = Case(
+        *[When(event_type=t, then=Value(len(handlers_for(t)))) for t in types],
+        default=Value(0),
+        output_field=IntegerField(),
+    )
     finished = Count("deliveries", filter=Q(deliveries__status__in=(Delivery.Status.DONE, Delivery.Status.DEAD)))
-    result.add("outbox rows not handled by every handler",
-               OutboxEvent.objects.filter(created_at__lte=now - timedelta(seconds=outbox_seconds))
-               .annotate(expected=expected, finished=finished).filter(finished__lt=F("expected"))
-               .order_by("created_at").values_list("pk", flat=True))
-    result.add("(event, handler) with more than one inbox row",
-               Delivery.objects.values("event_id", "handler").annotate(n=Count("pk")).filter(n__gt=1)
-               .values_list("event_id", flat=True))
+    result.add(
+        "outbox rows not handled by every handler",
+        OutboxEvent.objects.filter(created_at__lte=now - timedelta(seconds=outbox_seconds))
+        .annotate(expected=expected, finished=finished)
+        .filter(finished__lt=F("expected"))
+        .order_by("created_at")
+        .values_list("pk", flat=True),
+    )
+    result.add(
+        "(event, handler) with more than one inbox row",
+        Delivery.objects.values("event_id", "handler")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .values_list("event_id", flat=True),
+    )
     # Effects, as the contexts record them: a handler that ran twice leaves two of these.
     OrderEvent = _model("orders.OrderEvent")
-    result.add("timeline entries of one (event, handler) recorded more than once",
-               OrderEvent.objects.exclude(handler="").filter(event_id__isnull=False)
-               .values("event_id", "handler").annotate(n=Count("pk")).filter(n__gt=1)
-               .values_list("event_id", flat=True))
+    result.add(
+        "timeline entries of one (event, handler) recorded more than once",
+        OrderEvent.objects.exclude(handler="")
+        .filter(event_id__isnull=False)
+        .values("event_id", "handler")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .values_list("event_id", flat=True),
+    )
     Movement = _model("inventory.StockMovement")
-    result.add("(order, product) sold or restocked more than once",
-               Movement.objects.filter(kind__in=("sale", "restock"), order_id__isnull=False)
-               .values("order_id", "product_id", "kind").annotate(n=Count("pk")).filter(n__gt=1)
-               .values_list("order_id", flat=True))
+    result.add(
+        "(order, product) sold or restocked more than once",
+        Movement.objects.filter(kind__in=("sale", "restock"), order_id__isnull=False)
+        .values("order_id", "product_id", "kind")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .values_list("order_id", flat=True),
+    )
     dead = Delivery.objects.filter(status=Delivery.Status.DEAD).values_list("pk", flat=True)
     if allow_dead_letters:
         if dead.exists():
-            result.warnings.append(f"dead letters (allowed): {dead.count()} — ids " +
-                                   ", ".join(str(i) for i in dead[:MAX_LISTED]))
+            result.warnings.append(
+                f"dead letters (allowed): {dead.count()} — ids " + ", ".join(str(i) for i in dead[:MAX_LISTED])
+            )
     else:
         result.add("dead letters awaiting staff (replay or explain them)", dead.order_by("pk"))
     return result
@@ -214,8 +288,12 @@ def default_quiet_seconds() -> int:
 
 
 def check_invariants(
-    *, quiet_seconds: int | None = None, outbox_seconds: int | None = None,
-    allow_dead_letters: bool = False, now: datetime | None = None, only: Iterable[str] = (),
+    *,
+    quiet_seconds: int | None = None,
+    outbox_seconds: int | None = None,
+    allow_dead_letters: bool = False,
+    now: datetime | None = None,
+    only: Iterable[str] = (),
 ) -> list[Result]:
     """Check I1–I5 (or only the named ones) and return one Result each."""
     now = now or timezone.now()

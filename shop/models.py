@@ -23,9 +23,7 @@ class OutboxEvent(models.Model):
     class Meta:
         ordering = ["created_at"]
         indexes = [
-            models.Index(
-                fields=["sent_at"], name="outbox_unfinished_idx", condition=Q(completed_at__isnull=True)
-            ),
+            models.Index(fields=["sent_at"], name="outbox_unfinished_idx", condition=Q(completed_at__isnull=True)),
         ]
 
     def __str__(self) -> str:

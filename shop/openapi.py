@@ -10,7 +10,7 @@ ERROR_SCHEMA = {
     "type": "object",
     "description": (
         "Every 4xx/503 answer. `detail` says what is wrong and `code` names it; an invalid request "
-        "body instead maps each offending field to its messages (e.g. {\"lines\": [\"This field is required.\"]})."
+        'body instead maps each offending field to its messages (e.g. {"lines": ["This field is required."]}).'
     ),
     "properties": {
         "detail": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},

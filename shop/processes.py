@@ -4,6 +4,7 @@ Local processes for the tools that run a whole stack on this machine — `make b
 `redis-server` that can be stopped and started again. Not used by the shop at run time.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -37,8 +38,9 @@ class Proc:
 
     def start(self) -> None:
         self.log = open(self.log_path, "ab")  # noqa: SIM115 (open as long as the process runs)
-        self.popen = subprocess.Popen(self.command, cwd=self.cwd, env=self.env, stdout=self.log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+        self.popen = subprocess.Popen(
+            self.command, cwd=self.cwd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -64,10 +66,9 @@ class Proc:
                     break
                 except subprocess.TimeoutExpired:
                     continue
-        try:  # leftovers of the group, e.g. prefork children orphaned by a SIGKILL
+        # Leftovers of the group, e.g. prefork children orphaned by a SIGKILL.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         self.log.close()
 
     def kill(self) -> None:
@@ -97,12 +98,24 @@ class RedisServer:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "RedisServer":
-        persistence = (["--appendonly", "yes", "--appendfsync", "always"] if self.persistent
-                       else ["--appendonly", "no"])
-        command = [redis_server_executable(), "--port", str(self.port), "--bind", "127.0.0.1",
-                   "--dir", str(self.dir), "--save", "", *persistence, "--logfile", str(self.dir / "redis.log")]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        start_new_session=True)
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
+        command = [
+            redis_server_executable(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            *persistence,
+            "--logfile",
+            str(self.dir / "redis.log"),
+        ]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.is_up():
@@ -123,10 +136,8 @@ class RedisServer:
         """SHUTDOWN NOSAVE: no RDB snapshot; with `persistent` the AOF (fsync always) survives."""
         if self.process is None or self.process.poll() is not None:
             return
-        try:
+        with contextlib.suppress(redis.RedisError):  # the server closes the connection as it goes
             self.client().shutdown(nosave=True)
-        except redis.RedisError:
-            pass  # the server closes the connection as it goes
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -35,8 +35,9 @@ def health(request):
         except Exception as error:  # any failure is a finding, not a crash
             checks[name] = f"error: {error}"
             healthy = False
-    return JsonResponse({"status": "ok" if healthy else "unavailable", "checks": checks},
-                        status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503
+    )
 
 
 def not_found(request, exception):

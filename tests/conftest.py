@@ -53,6 +53,7 @@ def pytest_collection_modifyitems(config, items):
     later transactional test whose teardown truncates the tables could then deadlock
     with it. So every test that uses a worker fixture runs after all the others.
     """
+
     def uses_workers(item) -> bool:
         return any("worker" in name or name == "flow" for name in getattr(item, "fixturenames", ()))
 

@@ -13,8 +13,11 @@ def payments_owing_work(expected_pending=()) -> list:
 
     Payment = apps.get_model("payments", "Payment")
     owing = Payment.objects.filter(Q(status="pending") | Q(status="captured", refund_requested=True))
-    return [order_id for order_id in owing.values_list("order_id", flat=True)
-            if str(order_id) not in {str(e) for e in expected_pending}]
+    return [
+        order_id
+        for order_id in owing.values_list("order_id", flat=True)
+        if str(order_id) not in {str(e) for e in expected_pending}
+    ]
 
 
 def system_is_quiet(expected_pending=()) -> bool:
@@ -23,8 +26,15 @@ def system_is_quiet(expected_pending=()) -> bool:
     return bus_is_quiet() and not payments_owing_work(expected_pending)
 
 
-def assert_invariants(*, wait: bool = True, timeout: float = 90, expected_pending=(),
-                      allow_dead_letters: bool = False, quiet_seconds: int = 0, only=()) -> None:
+def assert_invariants(
+    *,
+    wait: bool = True,
+    timeout: float = 90,
+    expected_pending=(),
+    allow_dead_letters: bool = False,
+    quiet_seconds: int = 0,
+    only=(),
+) -> None:
     """Wait for quiescence (bus quiet, no payment work unless expected), then assert I1–I5.
 
     quiet_seconds=0: once quiet, every order must be in a terminal or fulfilment
@@ -38,12 +48,14 @@ def assert_invariants(*, wait: bool = True, timeout: float = 90, expected_pendin
             if not system_is_quiet(expected_pending):
                 return False
             import time
+
             time.sleep(0.3)  # a handler may be about to publish: look again
             return system_is_quiet(expected_pending)
 
         wait_for(quiet_twice, timeout=timeout, message="the bus and the payments to become quiet")
-    results = check_invariants(quiet_seconds=quiet_seconds, outbox_seconds=0,
-                               allow_dead_letters=allow_dead_letters, only=only)
+    results = check_invariants(
+        quiet_seconds=quiet_seconds, outbox_seconds=0, allow_dead_letters=allow_dead_letters, only=only
+    )
     failures = []
     for result in results:
         problems = result.problems

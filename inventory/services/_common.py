@@ -22,7 +22,11 @@ def parse_uuid(value, *, what: str = "product") -> uuid.UUID:
 def movement_record(*, product_id, delta: int, kind: str, reason: str = "", order_id=None, user=None) -> None:
     """Append one row to the stock ledger; call it with every change of on_hand."""
     StockMovement.objects.create(
-        product_id=product_id, delta=delta, kind=kind, reason=reason, order_id=order_id,
+        product_id=product_id,
+        delta=delta,
+        kind=kind,
+        reason=reason,
+        order_id=order_id,
         user=user if user is not None and user.is_authenticated else None,
     )
 

@@ -25,8 +25,13 @@ def product_create(*, sku: str, name: str, price: Decimal, on_hand: int, user=No
                 raise _duplicate_sku(sku)
             product = Product.objects.create(sku=sku, name=name, price=price, on_hand=on_hand)
             if on_hand > 0:
-                movement_record(product_id=product.pk, delta=on_hand, kind=StockMovement.Kind.INITIAL,
-                                reason="initial stock", user=user)
+                movement_record(
+                    product_id=product.pk,
+                    delta=on_hand,
+                    kind=StockMovement.Kind.INITIAL,
+                    reason="initial stock",
+                    user=user,
+                )
             publish(_product_event(ProductCreated, product))
     except IntegrityError:
         # Another request inserted the same SKU between our check and our insert.
@@ -36,8 +41,9 @@ def product_create(*, sku: str, name: str, price: Decimal, on_hand: int, user=No
     return product
 
 
-def product_update(*, product_id, name: str | None = None, price: Decimal | None = None,
-                   active: bool | None = None, user=None) -> Product:
+def product_update(
+    *, product_id, name: str | None = None, price: Decimal | None = None, active: bool | None = None, user=None
+) -> Product:
     """Change a product's name, price or active flag and announce its new state."""
     pk = parse_uuid(product_id)
     new_name = None if name is None else _clean_name(name)
@@ -94,9 +100,7 @@ def _lock_reservations_holding(product_id) -> list[Reservation]:
     # reservation committed while we waited), so the two never deadlock.
     holding = ReservationLine.objects.filter(product_id=product_id).values("reservation_id")
     return list(
-        Reservation.objects.select_for_update()
-        .filter(status=Reservation.Status.ACTIVE, pk__in=holding)
-        .order_by("pk")
+        Reservation.objects.select_for_update().filter(status=Reservation.Status.ACTIVE, pk__in=holding).order_by("pk")
     )
 
 
@@ -115,8 +119,12 @@ def _product_save(product: Product, fields: list[str]) -> None:
 
 def _product_event(event_class: type[ProductData], product: Product) -> ProductData:
     return event_class(
-        product_id=str(product.pk), sku=product.sku, name=product.name,
-        price=str(product.price), active=product.active, revision=product.revision,
+        product_id=str(product.pk),
+        sku=product.sku,
+        name=product.name,
+        price=str(product.price),
+        active=product.active,
+        revision=product.revision,
     )
 
 

@@ -104,9 +104,9 @@ def _reserve_line(product_id: uuid.UUID, quantity: int) -> None:
     # The availability check and the write are one statement: on PostgreSQL a
     # concurrent writer re-evaluates the WHERE on the row it waited for, and
     # SQLite serialises writers; the check constraint is the last guard.
-    reserved = Product.objects.filter(
-        pk=product_id, active=True, on_hand__gte=F("reserved") + quantity
-    ).update(reserved=F("reserved") + quantity)
+    reserved = Product.objects.filter(pk=product_id, active=True, on_hand__gte=F("reserved") + quantity).update(
+        reserved=F("reserved") + quantity
+    )
     if not reserved:
         raise _Refused(_shortage_reason(product_id))
 
@@ -191,8 +191,13 @@ def _lapsed_reason(product_id: uuid.UUID) -> str:
 
 
 def _record_sale(line: ReservationLine, reservation: Reservation) -> None:
-    movement_record(product_id=line.product_id, delta=-line.quantity, kind=StockMovement.Kind.SALE,
-                    reason="sold", order_id=reservation.order_id)
+    movement_record(
+        product_id=line.product_id,
+        delta=-line.quantity,
+        kind=StockMovement.Kind.SALE,
+        reason="sold",
+        order_id=reservation.order_id,
+    )
 
 
 def reservation_cancel(*, order_id, reason: str) -> Reservation:
@@ -221,8 +226,13 @@ def _restock(reservation: Reservation, *, reason: str) -> None:
     """Put the sold units back on the shelf. Caller holds the reservation lock."""
     for line in reservation.lines.order_by("product_id"):
         Product.objects.filter(pk=line.product_id).update(on_hand=F("on_hand") + line.quantity)
-        movement_record(product_id=line.product_id, delta=line.quantity, kind=StockMovement.Kind.RESTOCK,
-                        reason=reason or "order cancelled", order_id=reservation.order_id)
+        movement_record(
+            product_id=line.product_id,
+            delta=line.quantity,
+            kind=StockMovement.Kind.RESTOCK,
+            reason=reason or "order cancelled",
+            order_id=reservation.order_id,
+        )
     reservation.status = Status.RELEASED
     reservation.reason = reason
     reservation.save(update_fields=["status", "reason", "updated_at"])

@@ -41,8 +41,9 @@ def _refusal(pk, delta: int) -> ServiceError:
     product = Product.objects.filter(pk=pk).first()
     if product is None:
         return NotFound(f"No product with id {pk}.")
-    return ServiceError(stock_adjust_refusal(product=product, delta=delta) or "Stock changed meanwhile; try again.",
-                        field="delta")
+    return ServiceError(
+        stock_adjust_refusal(product=product, delta=delta) or "Stock changed meanwhile; try again.", field="delta"
+    )
 
 
 def stock_adjust_refusal(*, product: Product, delta: int) -> str | None:
@@ -51,8 +52,7 @@ def stock_adjust_refusal(*, product: Product, delta: int) -> str | None:
     if target > MAX_STOCK:
         return f"Stock of {product.sku} cannot exceed {MAX_STOCK} units."
     if target < product.reserved and product.reserved:
-        return (f"Cannot lower stock of {product.sku} to {target}: "
-                f"{product.reserved} units are reserved by open orders.")
+        return f"Cannot lower stock of {product.sku} to {target}: {product.reserved} units are reserved by open orders."
     if target < 0:
         return f"Cannot lower stock of {product.sku} to {target}: only {product.on_hand} units are on hand."
     return None

@@ -4,14 +4,36 @@ from .catalogue import catalogue_item_apply
 from .fulfilment import order_cancel, order_deliver, order_ship
 from .placement import Placement, order_fee, order_place, request_fingerprint
 from .saga import (
-    saga_event_dead_lettered, saga_event_note, saga_payment_captured, saga_payment_declined,
-    saga_reservation_expired, saga_reservation_revoked, saga_stock_rejected, saga_stock_reserved,
+    saga_event_dead_lettered,
+    saga_event_note,
+    saga_payment_captured,
+    saga_payment_declined,
+    saga_reservation_expired,
+    saga_reservation_revoked,
+    saga_stock_rejected,
+    saga_stock_reserved,
 )
 from .watchdog import WatchdogReport, saga_compensate, saga_redrive, saga_watchdog
 
 __all__ = [
-    "Placement", "WatchdogReport", "catalogue_item_apply", "order_cancel", "order_deliver", "order_fee",
-    "order_place", "order_ship", "request_fingerprint", "saga_event_dead_lettered", "saga_event_note",
-    "saga_payment_captured", "saga_payment_declined", "saga_reservation_expired", "saga_reservation_revoked",
-    "saga_stock_rejected", "saga_stock_reserved", "saga_watchdog", "saga_compensate", "saga_redrive",
+    "Placement",
+    "WatchdogReport",
+    "catalogue_item_apply",
+    "order_cancel",
+    "order_deliver",
+    "order_fee",
+    "order_place",
+    "order_ship",
+    "request_fingerprint",
+    "saga_event_dead_lettered",
+    "saga_event_note",
+    "saga_payment_captured",
+    "saga_payment_declined",
+    "saga_reservation_expired",
+    "saga_reservation_revoked",
+    "saga_stock_rejected",
+    "saga_stock_reserved",
+    "saga_watchdog",
+    "saga_compensate",
+    "saga_redrive",
 ]

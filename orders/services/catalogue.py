@@ -29,8 +29,9 @@ def catalogue_item_apply(*, event: ProductData) -> CatalogueItem:
             # the bus retries it, when it finds the row and compares revisions.
             return CatalogueItem.objects.create(product_id=event.product_id, **values)
         if event.revision <= item.revision:  # delivered out of order: an older state
-            logger.info("stale %s r%d for %s (have r%d)", event.type_name(), event.revision,
-                        event.product_id, item.revision)
+            logger.info(
+                "stale %s r%d for %s (have r%d)", event.type_name(), event.revision, event.product_id, item.revision
+            )
             return item
         for field, value in values.items():
             setattr(item, field, value)

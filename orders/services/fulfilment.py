@@ -27,8 +27,9 @@ def order_cancel(*, order_id, user: AbstractBaseUser, reason: str = "cancelled b
         elif order.status == Status.CONFIRMED:
             to_status = Status.REFUNDED
         else:
-            raise Conflict(f"An order that is {order.get_status_display().lower()} can no longer be cancelled.",
-                           field="status")
+            raise Conflict(
+                f"An order that is {order.get_status_display().lower()} can no longer be cancelled.", field="status"
+            )
         # inventory releases or restocks, payments voids or refunds: both read previous_status
         order_cancel_and_compensate(order=order, to_status=to_status, reason=reason)
     return order
@@ -49,8 +50,9 @@ def order_deliver(*, order_id, user: AbstractBaseUser) -> Order:
     with transaction.atomic():
         order = _order_locked(order_id=order_id, user=user, staff_only=True)
         _require(order, Status.SHIPPED, "marked delivered")
-        order_transition(order=order, to_status=Status.DELIVERED,
-                         reason=f"delivered, recorded by {user.get_username()}")
+        order_transition(
+            order=order, to_status=Status.DELIVERED, reason=f"delivered, recorded by {user.get_username()}"
+        )
         order_publish(order=order, event=OrderDelivered(order_id=str(order.pk)))
     return order
 

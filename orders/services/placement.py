@@ -68,8 +68,13 @@ def order_place(
     priced = _price_lines(lines)
     try:
         with transaction.atomic():
-            order = _order_create(customer=customer, priced=priced, payment_token=payment_token,
-                                  idempotency_key=idempotency_key, fingerprint=fingerprint)
+            order = _order_create(
+                customer=customer,
+                priced=priced,
+                payment_token=payment_token,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+            )
     except IntegrityError:
         # A concurrent request with the same key won the unique constraint: answer with its order.
         if idempotency_key is None:
@@ -91,38 +96,66 @@ def _replay(*, customer: AbstractBaseUser, idempotency_key: str, fingerprint: st
 
 
 def _order_create(
-    *, customer: AbstractBaseUser, priced: list[_PricedLine], payment_token: str,
-    idempotency_key: str | None, fingerprint: str,
+    *,
+    customer: AbstractBaseUser,
+    priced: list[_PricedLine],
+    payment_token: str,
+    idempotency_key: str | None,
+    fingerprint: str,
 ) -> Order:
     subtotal = sum((line.line_total for line in priced), Decimal("0.00"))
     fee = order_fee(subtotal)
     if subtotal + fee > MAX_AMOUNT:
         raise ServiceError(f"The order total exceeds {MAX_AMOUNT}; split the order.", field="lines")
     order = Order.objects.create(
-        customer=customer, subtotal=subtotal, fee=fee, total=subtotal + fee,
-        currency=settings.SHOP_CURRENCY, payment_token=payment_token, idempotency_key=idempotency_key,
-        request_fingerprint=fingerprint, status_changed_at=timezone.now(),
+        customer=customer,
+        subtotal=subtotal,
+        fee=fee,
+        total=subtotal + fee,
+        currency=settings.SHOP_CURRENCY,
+        payment_token=payment_token,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+        status_changed_at=timezone.now(),
     )
     # Keep what was written on the order, so the API answers without reading it back.
-    order.line_list = OrderLine.objects.bulk_create([
-        OrderLine(order=order, product_id=line.item.product_id, sku=line.item.sku, name=line.item.name,
-                  unit_price=line.item.price, quantity=line.quantity, line_total=line.line_total)
-        for line in priced
-    ])
+    order.line_list = OrderLine.objects.bulk_create(
+        [
+            OrderLine(
+                order=order,
+                product_id=line.item.product_id,
+                sku=line.item.sku,
+                name=line.item.name,
+                unit_price=line.item.price,
+                quantity=line.quantity,
+                line_total=line.line_total,
+            )
+            for line in priced
+        ]
+    )
     order.timeline_entries = [
-        timeline_record(order=order, kind=OrderEvent.Kind.NOTE, name="order placed",
-                        detail=f"{len(priced)} line(s), total {order.total} {order.currency}"),
-        order_publish(order=order, event=OrderPlaced(order_id=str(order.pk), lines=[
-            {"product_id": str(line.item.product_id), "quantity": line.quantity} for line in priced
-        ])),
+        timeline_record(
+            order=order,
+            kind=OrderEvent.Kind.NOTE,
+            name="order placed",
+            detail=f"{len(priced)} line(s), total {order.total} {order.currency}",
+        ),
+        order_publish(
+            order=order,
+            event=OrderPlaced(
+                order_id=str(order.pk),
+                lines=[{"product_id": str(line.item.product_id), "quantity": line.quantity} for line in priced],
+            ),
+        ),
     ]
     return order
 
 
 def _validate_token(payment_token: Any) -> None:
     if not isinstance(payment_token, str) or not 1 <= len(payment_token) <= MAX_TOKEN_LENGTH:
-        raise ServiceError(f"payment_token must be a string of 1 to {MAX_TOKEN_LENGTH} characters.",
-                           field="payment_token")
+        raise ServiceError(
+            f"payment_token must be a string of 1 to {MAX_TOKEN_LENGTH} characters.", field="payment_token"
+        )
 
 
 def _price_lines(lines: Any) -> list[_PricedLine]:
@@ -135,8 +168,10 @@ def _price_lines(lines: Any) -> list[_PricedLine]:
         if item is None:
             raise ServiceError(f"lines[{index}].product_id: unknown product {product_id}.", field="lines")
         if not item.active:
-            raise ServiceError(f"lines[{index}].product_id: product {product_id} ({item.sku}) is not "
-                               "available any more.", field="lines")
+            raise ServiceError(
+                f"lines[{index}].product_id: product {product_id} ({item.sku}) is not available any more.",
+                field="lines",
+            )
         priced.append(_PricedLine(item=item, quantity=quantity))
     return priced
 
@@ -154,11 +189,14 @@ def _parse_lines(lines: Any) -> dict[uuid.UUID, int]:
         quantity = line.get("quantity")
         # bool is an int in Python; a JSON `true` is not a quantity.
         if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= max_quantity:
-            raise ServiceError(f"lines[{index}].quantity must be a whole number from 1 to {max_quantity}.",
-                               field="lines")
+            raise ServiceError(
+                f"lines[{index}].quantity must be a whole number from 1 to {max_quantity}.", field="lines"
+            )
         if product_id in requested:
-            raise ServiceError(f"lines[{index}].product_id: product {product_id} appears twice; "
-                               "put the whole quantity on one line.", field="lines")
+            raise ServiceError(
+                f"lines[{index}].product_id: product {product_id} appears twice; put the whole quantity on one line.",
+                field="lines",
+            )
         requested[product_id] = quantity
     return requested
 

@@ -14,8 +14,17 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from shop.events import (
-    Event, EventDeadLettered, OrderConfirmed, PaymentCaptured, PaymentDeclined, PaymentRequested,
-    RefundRequested, ReservationExpired, ReservationRevoked, StockRejected, StockReserved,
+    Event,
+    EventDeadLettered,
+    OrderConfirmed,
+    PaymentCaptured,
+    PaymentDeclined,
+    PaymentRequested,
+    RefundRequested,
+    ReservationExpired,
+    ReservationRevoked,
+    StockRejected,
+    StockReserved,
 )
 
 from ..models import Order, OrderEvent
@@ -47,8 +56,14 @@ def saga_event_apply(*, event: Event, handler: str, steps: dict[str, Step]) -> O
         detail = _event_detail(event)
         if step is None:
             detail = f"ignored in {order.status}" + (f": {detail}" if detail else "")
-        timeline_record(order=order, kind=OrderEvent.Kind.EVENT, name=event.type_name(),
-                        event_id=event.event_id, handler=handler, detail=detail)
+        timeline_record(
+            order=order,
+            kind=OrderEvent.Kind.EVENT,
+            name=event.type_name(),
+            event_id=event.event_id,
+            handler=handler,
+            detail=detail,
+        )
         if step is not None:
             _take(order, event, step)
     return order
@@ -81,8 +96,13 @@ def _request_payment(order: Order, event: Event) -> None:
 
 def payment_requested_for(order: Order) -> PaymentRequested:
     """Return a new `payment_requested` command for the order's total."""
-    return PaymentRequested(order_id=str(order.pk), customer_id=order.customer_id, amount=str(order.total),
-                            currency=order.currency, payment_token=order.payment_token)
+    return PaymentRequested(
+        order_id=str(order.pk),
+        customer_id=order.customer_id,
+        amount=str(order.total),
+        currency=order.currency,
+        payment_token=order.payment_token,
+    )
 
 
 def _confirm(order: Order, event: Event) -> None:
@@ -99,60 +119,90 @@ def _event_reason(event: Event) -> str:
 
 def saga_stock_reserved(*, event: StockReserved, handler: str) -> Order | None:
     """Move a pending order on to payment."""
-    return saga_event_apply(event=event, handler=handler, steps={
-        Status.PENDING: Step(to_status=Status.AWAITING_PAYMENT, then=_request_payment),
-    })
+    return saga_event_apply(
+        event=event,
+        handler=handler,
+        steps={
+            Status.PENDING: Step(to_status=Status.AWAITING_PAYMENT, then=_request_payment),
+        },
+    )
 
 
 def saga_stock_rejected(*, event: StockRejected, handler: str) -> Order | None:
     """Reject a pending order inventory could not reserve."""
-    return saga_event_apply(event=event, handler=handler, steps={
-        Status.PENDING: Step(to_status=Status.REJECTED, reason=_event_reason),
-    })
+    return saga_event_apply(
+        event=event,
+        handler=handler,
+        steps={
+            Status.PENDING: Step(to_status=Status.REJECTED, reason=_event_reason),
+        },
+    )
 
 
 def saga_payment_captured(*, event: PaymentCaptured, handler: str) -> Order | None:
     """Confirm the paid order, or give the money back if the order is already closed."""
     late = Step(then=_refund_late_capture)
-    return saga_event_apply(event=event, handler=handler, steps={
-        Status.AWAITING_PAYMENT: Step(to_status=Status.CONFIRMED, then=_confirm),
-        **{status: late for status in CLOSED},
-    })
+    return saga_event_apply(
+        event=event,
+        handler=handler,
+        steps={
+            Status.AWAITING_PAYMENT: Step(to_status=Status.CONFIRMED, then=_confirm),
+            **{status: late for status in CLOSED},
+        },
+    )
 
 
 def saga_payment_declined(*, event: PaymentDeclined, handler: str) -> Order | None:
     """Cancel an order whose payment was declined."""
-    return saga_event_apply(event=event, handler=handler, steps={
-        Status.AWAITING_PAYMENT: Step(to_status=Status.CANCELLED, compensate=True, reason=_event_reason),
-    })
+    return saga_event_apply(
+        event=event,
+        handler=handler,
+        steps={
+            Status.AWAITING_PAYMENT: Step(to_status=Status.CANCELLED, compensate=True, reason=_event_reason),
+        },
+    )
 
 
 def saga_reservation_expired(*, event: ReservationExpired, handler: str) -> Order | None:
     """Cancel an order whose payment did not arrive before its reservation expired."""
-    return saga_event_apply(event=event, handler=handler, steps={
-        Status.AWAITING_PAYMENT: Step(to_status=Status.CANCELLED, compensate=True,
-                                      reason=lambda event: "reservation expired before payment"),
-    })
+    return saga_event_apply(
+        event=event,
+        handler=handler,
+        steps={
+            Status.AWAITING_PAYMENT: Step(
+                to_status=Status.CANCELLED, compensate=True, reason=lambda event: "reservation expired before payment"
+            ),
+        },
+    )
 
 
 def saga_reservation_revoked(*, event: ReservationRevoked, handler: str) -> Order | None:
     """Cancel (or refund, if paid) an order inventory can no longer honour."""
     cancel = Step(to_status=Status.CANCELLED, compensate=True, reason=_event_reason)
-    return saga_event_apply(event=event, handler=handler, steps={
-        Status.PENDING: cancel,
-        Status.AWAITING_PAYMENT: cancel,
-        Status.CONFIRMED: Step(to_status=Status.REFUNDED, compensate=True, reason=_event_reason),
-    })
+    return saga_event_apply(
+        event=event,
+        handler=handler,
+        steps={
+            Status.PENDING: cancel,
+            Status.AWAITING_PAYMENT: cancel,
+            Status.CONFIRMED: Step(to_status=Status.REFUNDED, compensate=True, reason=_event_reason),
+        },
+    )
 
 
 def saga_event_dead_lettered(*, event: EventDeadLettered, handler: str) -> Order | None:
     """Compensate an in-flight order whose saga step failed for good."""
-    cancel = Step(to_status=Status.CANCELLED, compensate=True,
-                  reason=lambda event: f"saga step failed: {event.handler}")
-    return saga_event_apply(event=event, handler=handler, steps={
-        Status.PENDING: cancel,
-        Status.AWAITING_PAYMENT: cancel,
-    })
+    cancel = Step(
+        to_status=Status.CANCELLED, compensate=True, reason=lambda event: f"saga step failed: {event.handler}"
+    )
+    return saga_event_apply(
+        event=event,
+        handler=handler,
+        steps={
+            Status.PENDING: cancel,
+            Status.AWAITING_PAYMENT: cancel,
+        },
+    )
 
 
 def saga_event_note(*, event: Event, handler: str) -> Order | None:
@@ -161,6 +211,12 @@ def saga_event_note(*, event: Event, handler: str) -> Order | None:
         order = _order_locked(event)
         if order is None:
             return None
-        timeline_record(order=order, kind=OrderEvent.Kind.EVENT, name=event.type_name(),
-                        event_id=event.event_id, handler=handler, detail=_event_detail(event))
+        timeline_record(
+            order=order,
+            kind=OrderEvent.Kind.EVENT,
+            name=event.type_name(),
+            event_id=event.event_id,
+            handler=handler,
+            detail=_event_detail(event),
+        )
     return order

@@ -43,8 +43,13 @@ def order_transition(*, order: Order, to_status: str, reason: str = "", now: dat
     order.redrive_count = 0  # a new step gets a fresh re-drive budget
     order.save(update_fields=["status", "status_reason", "status_changed_at", "redrive_count", "updated_at"])
     OrderEvent.objects.create(
-        order=order, kind=OrderEvent.Kind.TRANSITION, name=f"{from_status} → {to_status}",
-        from_status=from_status, to_status=to_status, detail=reason, at=now,
+        order=order,
+        kind=OrderEvent.Kind.TRANSITION,
+        name=f"{from_status} → {to_status}",
+        from_status=from_status,
+        to_status=to_status,
+        detail=reason,
+        at=now,
     )
 
 
@@ -52,16 +57,22 @@ def order_cancel_and_compensate(*, order: Order, to_status: str, reason: str) ->
     """Close the order and tell inventory and payments to undo their part. Caller holds the lock."""
     previous_status = order.status
     order_transition(order=order, to_status=to_status, reason=reason)
-    order_publish(order=order, event=OrderCancelled(
-        order_id=str(order.pk), reason=reason, previous_status=previous_status,
-    ))
+    order_publish(
+        order=order,
+        event=OrderCancelled(
+            order_id=str(order.pk),
+            reason=reason,
+            previous_status=previous_status,
+        ),
+    )
 
 
 def order_publish(*, order: Order, event: Event, detail: str = "published") -> OrderEvent:
     """Publish the event in the caller's transaction and record it on the timeline."""
     publish(event)
-    return timeline_record(order=order, kind=OrderEvent.Kind.EVENT, name=event.type_name(),
-                    event_id=event.event_id, detail=detail)
+    return timeline_record(
+        order=order, kind=OrderEvent.Kind.EVENT, name=event.type_name(), event_id=event.event_id, detail=detail
+    )
 
 
 def timeline_record(
@@ -69,5 +80,11 @@ def timeline_record(
 ) -> OrderEvent:
     """Append an entry to the order's timeline."""
     return OrderEvent.objects.create(
-        order=order, kind=kind, name=name, event_id=event_id, handler=handler, detail=detail, at=timezone.now(),
+        order=order,
+        kind=kind,
+        name=name,
+        event_id=event_id,
+        handler=handler,
+        detail=detail,
+        at=timezone.now(),
     )

@@ -70,8 +70,9 @@ def saga_compensate(*, order_id, user: AbstractBaseUser) -> Order:
     """Give up on an order in flight now: cancel it and undo what inventory and payments did."""
     with transaction.atomic():
         order = _in_flight_locked(order_id)
-        order_cancel_and_compensate(order=order, to_status=Status.CANCELLED,
-                                    reason=f"compensated by staff ({user.get_username()})")
+        order_cancel_and_compensate(
+            order=order, to_status=Status.CANCELLED, reason=f"compensated by staff ({user.get_username()})"
+        )
     return order
 
 
@@ -80,8 +81,9 @@ def _in_flight_locked(order_id) -> Order:
     if order is None:
         raise NotFound("Order not found.")
     if order.status not in IN_FLIGHT:
-        raise Conflict(f"Only an order in flight can be re-driven or compensated; this one is {order.status}.",
-                       field="status")
+        raise Conflict(
+            f"Only an order in flight can be re-driven or compensated; this one is {order.status}.", field="status"
+        )
     return order
 
 
@@ -90,15 +92,20 @@ def _redrive(order: Order, *, now: datetime, by: str) -> None:
     order.redrive_count += 1
     order.status_changed_at = now
     order.save(update_fields=["redrive_count", "status_changed_at", "updated_at"])
-    timeline_record(order=order, kind=OrderEvent.Kind.NOTE, name="saga step re-driven",
-                    detail=f"re-drive {order.redrive_count} of {settings.SAGA_MAX_REDRIVES} in {order.status}")
+    timeline_record(
+        order=order,
+        kind=OrderEvent.Kind.NOTE,
+        name="saga step re-driven",
+        detail=f"re-drive {order.redrive_count} of {settings.SAGA_MAX_REDRIVES} in {order.status}",
+    )
     order_publish(order=order, event=_step_command(order), detail=f"re-published by {by}")
 
 
 def _step_command(order: Order) -> Event:
     """Return the command of the order's current step, as a new event."""
     if order.status == Status.PENDING:
-        return OrderPlaced(order_id=str(order.pk), lines=[
-            {"product_id": str(line.product_id), "quantity": line.quantity} for line in order.lines.all()
-        ])
+        return OrderPlaced(
+            order_id=str(order.pk),
+            lines=[{"product_id": str(line.product_id), "quantity": line.quantity} for line in order.lines.all()],
+        )
     return payment_requested_for(order)

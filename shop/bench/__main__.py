@@ -25,10 +25,18 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes; finishes in under 2 minutes")
     parser.add_argument("--no-docs", action="store_true", help="print the table only; leave docs/ alone")
     parser.add_argument("--only", default="", help="comma-separated steps to run, e.g. s5,s6 (baselines always run)")
-    parser.add_argument("--set", action="append", default=[], metavar="SIZE=N",
-                        help="override one size of the mode, e.g. --set mem=5000 (see shop/bench/model.py)")
-    parser.add_argument("--render", action="store_true",
-                        help="write docs/ again from the last run's var/bench/results.pickle; run nothing")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SIZE=N",
+        help="override one size of the mode, e.g. --set mem=5000 (see shop/bench/model.py)",
+    )
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="write docs/ again from the last run's var/bench/results.pickle; run nothing",
+    )
     args = parser.parse_args()
     os.environ.update(stack.ENV)
     if args.render:

@@ -31,8 +31,9 @@ class Baselines:
             self.results.profile.append(("web GET /api/products/{id}/", len(ctx), (time.perf_counter() - t0) * 1000))
         with CaptureQueriesContext(connection) as ctx:
             t0 = time.perf_counter()
-            response = client.post("/api/orders/", {"lines": [{"product_id": product, "quantity": 1}]},
-                                   content_type="application/json")
+            response = client.post(
+                "/api/orders/", {"lines": [{"product_id": product, "quantity": 1}]}, content_type="application/json"
+            )
             self.results.profile.append(("web POST /api/orders/", len(ctx), (time.perf_counter() - t0) * 1000))
         order_id = response.json()["id"]
         self.app.loader.import_default_modules()
@@ -47,8 +48,11 @@ class Baselines:
             task_name, args = self._decode(message)
             if task_name not in ("shop.bus.tasks.deliver_event", "payments.tasks.payment_settle_task"):
                 continue  # beat's periodic tasks: not part of the saga
-            label = f"{args[2]} ({args[0].split('.')[-2]})" if task_name.endswith("deliver_event") else \
-                "payments.tasks.payment_settle_task (gateway call, latency 0)"
+            label = (
+                f"{args[2]} ({args[0].split('.')[-2]})"
+                if task_name.endswith("deliver_event")
+                else "payments.tasks.payment_settle_task (gateway call, latency 0)"
+            )
             with CaptureQueriesContext(connection) as ctx:
                 t0 = time.perf_counter()
                 self.app.tasks[task_name].run(*args)
@@ -73,8 +77,9 @@ class Baselines:
         self.wait(lambda: self.redis.hlen("unacked") == 0, "in-flight tasks to finish", timeout=60)
 
     def _resume_consumers(self) -> None:
-        workers = {p.node: q for q, procs in (("events", self.stack.events), ("gateway", [self.stack.gateway]))
-                   for p in procs}
+        workers = {
+            p.node: q for q, procs in (("events", self.stack.events), ("gateway", [self.stack.gateway])) for p in procs
+        }
         for node, queue in workers.items():
             self.app.control.add_consumer(queue, destination=[node], reply=True, timeout=2)
 
@@ -96,8 +101,15 @@ class Baselines:
         self.wait(drained, "no-op tasks", timeout=300, interval=0.05)
         rate = n / (time.perf_counter() - t0)
         self.results.facts["engine"] = rate
-        self.results.rows.append(Row(f"baseline engine: Celery no-op tasks (events worker, prefork -c {self.stack.events_concurrency})", rate,
-                                     "tasks/s", n=n, chart=False))
+        self.results.rows.append(
+            Row(
+                f"baseline engine: Celery no-op tasks (events worker, prefork -c {self.stack.events_concurrency})",
+                rate,
+                "tasks/s",
+                n=n,
+                chart=False,
+            )
+        )
 
     def web_baseline(self) -> None:
         n, secs = self.size["web"], self.size["web_secs"]
@@ -111,13 +123,22 @@ class Baselines:
         self._check_http(result, "web baseline")
         max_rate = result.rate
         self.results.facts["web"] = max_rate
-        self.results.rows.append(Row("baseline web: GET /api/products/{id}/ max (closed loop, 16 clients)",
-                                     max_rate, "req/s", *self._ms(result.latencies), n=result.ok, chart=False))
+        self.results.rows.append(
+            Row(
+                "baseline web: GET /api/products/{id}/ max (closed loop, 16 clients)",
+                max_rate,
+                "req/s",
+                *self._ms(result.latencies),
+                n=result.ok,
+                chart=False,
+            )
+        )
         self.status(f"web baseline: open loop at {max_rate / 2:.0f} req/s")
         half = load.open_loop(get, rate=max_rate / 2, duration=secs)
         self._check_http(half, "web baseline half")
-        self.results.rows.append(Row("baseline web: GET at ½ max (open loop)", half.rate, "req/s",
-                                     *self._ms(half.latencies), n=half.ok))
+        self.results.rows.append(
+            Row("baseline web: GET at ½ max (open loop)", half.rate, "req/s", *self._ms(half.latencies), n=half.ok)
+        )
 
     @staticmethod
     def _ms(latencies: list[float]) -> tuple[float, float, float]:

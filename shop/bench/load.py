@@ -80,8 +80,15 @@ class _Client:
         raise AssertionError("unreachable")
 
 
-def _send_and_record(client: _Client, req: Request, since: float, result: Result, lock: threading.Lock,
-                     keep: bool, on_done: Callable[[], None] | None) -> None:
+def _send_and_record(
+    client: _Client,
+    req: Request,
+    since: float,
+    result: Result,
+    lock: threading.Lock,
+    keep: bool,
+    on_done: Callable[[], None] | None,
+) -> None:
     """Send one request and record its status and its latency counted from `since`."""
     try:
         status, data = client.send(req)
@@ -100,8 +107,9 @@ def _send_and_record(client: _Client, req: Request, since: float, result: Result
         on_done()
 
 
-def closed_loop(requests: list[Request], *, clients: int, keep_bodies: bool = False,
-                on_done: Callable[[], None] | None = None) -> Result:
+def closed_loop(
+    requests: list[Request], *, clients: int, keep_bodies: bool = False, on_done: Callable[[], None] | None = None
+) -> Result:
     """Send all requests with `clients` concurrent keep-alive clients, back to back."""
     result, lock = Result(), threading.Lock()
     todo: queue.SimpleQueue = queue.SimpleQueue()
@@ -128,8 +136,15 @@ def closed_loop(requests: list[Request], *, clients: int, keep_bodies: bool = Fa
     return result
 
 
-def open_loop(make_request: Callable[[int], Request], *, rate: float, duration: float, clients: int = 64,
-              keep_bodies: bool = False, on_done: Callable[[], None] | None = None) -> Result:
+def open_loop(
+    make_request: Callable[[int], Request],
+    *,
+    rate: float,
+    duration: float,
+    clients: int = 64,
+    keep_bodies: bool = False,
+    on_done: Callable[[], None] | None = None,
+) -> Result:
     """Offer `rate` requests/s for `duration` s; latency counts from each request's scheduled time."""
     result, lock = Result(), threading.Lock()
     total = max(1, int(rate * duration))

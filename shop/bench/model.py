@@ -5,12 +5,46 @@ from dataclasses import dataclass, field
 FINAL = ("confirmed", "rejected", "cancelled", "refunded")
 IN_FLIGHT = ("pending", "awaiting_payment")
 
-QUICK = dict(noop=1000, web=600, web_secs=2, s1=60, s1_secs=3, s2_200=30, s2_2000=40, hot=50, hot_stock=20,
-             s4=60, s4_secs=1, s4_loads=(0.5,), mem=80, scale=20, big=0, clients=16,
-             events_c=2, prefetch=1)
-FULL = dict(noop=20000, web=10000, web_secs=10, s1=3000, s1_secs=20, s2_200=2000, s2_2000=3000, hot=3000,
-            hot_stock=300, s4=3000, s4_secs=10, s4_loads=(0.25, 0.5, 0.75), mem=20000, scale=1500, big=100_000,
-            clients=16, events_c=2, prefetch=1)
+QUICK = dict(
+    noop=1000,
+    web=600,
+    web_secs=2,
+    s1=60,
+    s1_secs=3,
+    s2_200=30,
+    s2_2000=40,
+    hot=50,
+    hot_stock=20,
+    s4=60,
+    s4_secs=1,
+    s4_loads=(0.5,),
+    mem=80,
+    scale=20,
+    big=0,
+    clients=16,
+    events_c=2,
+    prefetch=1,
+)
+FULL = dict(
+    noop=20000,
+    web=10000,
+    web_secs=10,
+    s1=3000,
+    s1_secs=20,
+    s2_200=2000,
+    s2_2000=3000,
+    hot=3000,
+    hot_stock=300,
+    s4=3000,
+    s4_secs=10,
+    s4_loads=(0.25, 0.5, 0.75),
+    mem=20000,
+    scale=1500,
+    big=100_000,
+    clients=16,
+    events_c=2,
+    prefetch=1,
+)
 # events_c / prefetch: the events worker's prefork children and CELERY_WORKER_PREFETCH_MULTIPLIER
 MEMORY_ROUND = 1000  # S5 places its orders in rounds of this many, each drained before the next
 GATEWAY_THREADS = 250  # gateway calls wait on I/O; the threads share a small DB pool

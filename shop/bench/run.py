@@ -1,5 +1,6 @@
 """The scenarios. Everything goes over HTTP; results are read through the app registry."""
 
+import contextlib
 import os
 import pickle
 import platform
@@ -8,7 +9,7 @@ import secrets
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psutil
 from django.apps import apps
@@ -45,18 +46,33 @@ class Bench(Baselines, Scenarios):
         self.rss_peak: dict[str, float] = {}  # group -> peak of one process (MB)
         self.rss_peak_sum: dict[str, float] = {}  # group -> peak of the group's sum (MB)
         self._sampling = False
-        self.started_at = datetime.now(timezone.utc)
+        self.started_at = datetime.now(UTC)
         self.t_start = time.monotonic()
 
     # --- the run -------------------------------------------------------------------------
     def run(self) -> None:
-        steps = [("stack", self.setup), ("profile", self.profile), ("engine", self.engine_baseline),
-                 ("web", self.web_baseline), ("s1", self.s1_saga), ("s3", self.s3_hot), ("s4", self.s4_post),
-                 ("s5", self.s5_memory), ("s2", self.s2_latency), ("s6", self.s6_scale)]
+        steps = [
+            ("stack", self.setup),
+            ("profile", self.profile),
+            ("engine", self.engine_baseline),
+            ("web", self.web_baseline),
+            ("s1", self.s1_saga),
+            ("s3", self.s3_hot),
+            ("s4", self.s4_post),
+            ("s5", self.s5_memory),
+            ("s2", self.s2_latency),
+            ("s6", self.s6_scale),
+        ]
         always = {"stack", "profile", "engine", "web"}  # every ratio needs its baselines
         steps = [(name, step) for name, step in steps if not self.only or name in always | self.only]
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TimeElapsedColumn(), console=self.console, transient=False) as progress:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
+        ) as progress:
             self.progress = progress
             self.overall = progress.add_task("bench", total=len(steps))
             self.sub = progress.add_task("", total=1, visible=False)
@@ -67,8 +83,7 @@ class Bench(Baselines, Scenarios):
                 self.log(f"{name} done in {time.monotonic() - t0:.1f}s")
                 progress.advance(self.overall)
         self.results.facts["elapsed"] = time.monotonic() - self.t_start
-        self.results.memory = {"peak": dict(self.rss_peak), "peak_sum": dict(self.rss_peak_sum),
-                               **self.results.memory}
+        self.results.memory = {"peak": dict(self.rss_peak), "peak_sum": dict(self.rss_peak_sum), **self.results.memory}
         facts = self.environment()
         # Kept before anything is rendered: a failing report must not cost the run.
         # `python -m shop.bench --render` writes the docs again from this file.
@@ -78,10 +93,8 @@ class Bench(Baselines, Scenarios):
     def teardown(self) -> None:
         self._sampling = False
         self.stack.stop()
-        try:
+        with contextlib.suppress(Exception):
             self.redis.flushdb()
-        except Exception:
-            pass
         connection.close()
         try:
             stack.drop_database()
@@ -131,9 +144,15 @@ class Bench(Baselines, Scenarios):
         self.tokens = [t.key for t in tokens[1:]]
 
     def seed(self, count: int, *, on_hand: int, prefix: str) -> list[str]:
-        reqs = [Request("POST", "/api/products/", self.staff_token,
-                        {"sku": f"{prefix}-{i}", "name": f"{prefix} product {i}", "price": "10.00",
-                         "on_hand": on_hand}) for i in range(count)]
+        reqs = [
+            Request(
+                "POST",
+                "/api/products/",
+                self.staff_token,
+                {"sku": f"{prefix}-{i}", "name": f"{prefix} product {i}", "price": "10.00", "on_hand": on_hand},
+            )
+            for i in range(count)
+        ]
         result = load.closed_loop(reqs, clients=4, keep_bodies=True)
         if result.errors:
             raise RuntimeError(f"seeding products failed: {result.statuses}")
@@ -166,9 +185,12 @@ class Bench(Baselines, Scenarios):
 
     def order_request(self, i: int, products: list[str] | None = None, token_for=None) -> Request:
         products = products or self.products
-        return Request("POST", "/api/orders/", random.choice(self.tokens),
-                       {"lines": [{"product_id": random.choice(products), "quantity": 1}],
-                        "payment_token": "tok_visa"})
+        return Request(
+            "POST",
+            "/api/orders/",
+            random.choice(self.tokens),
+            {"lines": [{"product_id": random.choice(products), "quantity": 1}], "payment_token": "tok_visa"},
+        )
 
     def wait_final(self, ids: list[str], label: str, timeout: float = 600) -> None:
         total = len(ids)
@@ -182,15 +204,25 @@ class Bench(Baselines, Scenarios):
 
     def saga_stats(self, ids: list[str], started: float) -> dict:
         """Throughput (final orders/s from the first request) and placed→confirmed times."""
-        transitions = list(self.OrderEvent.objects.filter(order_id__in=ids, kind="transition", to_status__in=FINAL)
-                           .values_list("to_status", "at", "order__created_at"))
-        confirmed = [(at - created).total_seconds() * 1000 for status, at, created in transitions
-                     if status == "confirmed"]
+        transitions = list(
+            self.OrderEvent.objects.filter(order_id__in=ids, kind="transition", to_status__in=FINAL).values_list(
+                "to_status", "at", "order__created_at"
+            )
+        )
+        confirmed = [
+            (at - created).total_seconds() * 1000 for status, at, created in transitions if status == "confirmed"
+        ]
         last = max((at for _, at, _ in transitions), default=None)
         span = (last.timestamp() - started) if last else float("nan")
-        return {"rate": len(transitions) / span if span else 0.0, "span": span, "confirmed": len(confirmed),
-                "p50": percentile(confirmed, 50), "p95": percentile(confirmed, 95), "p99": percentile(confirmed, 99),
-                "final": len(transitions)}
+        return {
+            "rate": len(transitions) / span if span else 0.0,
+            "span": span,
+            "confirmed": len(confirmed),
+            "p50": percentile(confirmed, 50),
+            "p95": percentile(confirmed, 95),
+            "p99": percentile(confirmed, 99),
+            "final": len(transitions),
+        }
 
     def place_closed(self, n: int, label: str, products: list[str] | None = None, clients: int | None = None):
         reqs = [self.order_request(i, products) for i in range(n)]
@@ -257,10 +289,8 @@ class Bench(Baselines, Scenarios):
         for group in groups:
             for proc in self.stack.groups()[group]:
                 for p in proc.processes():
-                    try:
+                    with contextlib.suppress(psutil.Error):
                         out[p.pid] = (f"{group}:{p.name()}", p.memory_info().rss / 2**20)
-                    except psutil.Error:
-                        pass
         return out
 
     # --- environment -------------------------------------------------------------------------
@@ -274,25 +304,29 @@ class Bench(Baselines, Scenarios):
             c.execute("SHOW max_connections")
             max_conn = c.fetchone()[0]
         cpu = platform.processor() or "unknown CPU"
-        try:
-            for line in open("/proc/cpuinfo"):
+        with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
                 if line.startswith("model name"):
                     cpu = line.split(":", 1)[1].strip()
                     break
-        except OSError:
-            pass
         return {
-            "command": "make bench" + (" QUICK=1" if self.quick else "") + "   (= .venv/bin/python -m shop.bench"
-                       + (" --quick" if self.quick else "") + ")",
+            "command": "make bench"
+            + (" QUICK=1" if self.quick else "")
+            + "   (= .venv/bin/python -m shop.bench"
+            + (" --quick" if self.quick else "")
+            + ")",
             "date": self.started_at.strftime("%Y-%m-%d %H:%M UTC"),
             "cpu": f"{psutil.cpu_count()} cores ({cpu})",
             "memory": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
-            "python": platform.python_version(), "django": django.get_version(), "celery": celery.__version__,
+            "python": platform.python_version(),
+            "django": django.get_version(),
+            "celery": celery.__version__,
             "postgresql": f"{pg} (max_connections {max_conn})",
             "redis": self.redis.info("server")["redis_version"],
             "os": platform.platform(),
             "elapsed": self.results.facts.get("elapsed", 0.0),
-            "events_c": self.size["events_c"], "prefetch": self.size["prefetch"],
+            "events_c": self.size["events_c"],
+            "prefetch": self.size["prefetch"],
         }
 
 

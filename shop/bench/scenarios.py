@@ -19,9 +19,18 @@ class Scenarios:
         stats = self.saga(n, "S1 max")
         engine = self.results.facts["engine"]
         self.results.facts["s1_max"] = stats["rate"]
-        self.results.rows.append(Row("S1 saga, gateway 0 ms: max (closed loop, 16 clients)", stats["rate"],
-                                     "orders/s", stats["p50"], stats["p95"], stats["p99"], n=stats["final"],
-                                     note=f"{stats['rate'] / engine:.3f} × engine; {stats['confirmed']} confirmed"))
+        self.results.rows.append(
+            Row(
+                "S1 saga, gateway 0 ms: max (closed loop, 16 clients)",
+                stats["rate"],
+                "orders/s",
+                stats["p50"],
+                stats["p95"],
+                stats["p99"],
+                n=stats["final"],
+                note=f"{stats['rate'] / engine:.3f} × engine; {stats['confirmed']} confirmed",
+            )
+        )
         self.invariants("S1 max")
         rate = stats["rate"] / 2
         secs = self.size["s1_secs"]
@@ -31,9 +40,18 @@ class Scenarios:
         self.wait_final(ids, "S1 half")
         half = self.saga_stats(ids, result.started)
         self.results.facts["s1_half_p95"] = half["p95"]
-        self.results.rows.append(Row("S1 saga, gateway 0 ms: at ½ max (open loop)", half["rate"], "orders/s",
-                                     half["p50"], half["p95"], half["p99"], n=half["final"],
-                                     note=f"offered {rate:.1f}/s"))
+        self.results.rows.append(
+            Row(
+                "S1 saga, gateway 0 ms: at ½ max (open loop)",
+                half["rate"],
+                "orders/s",
+                half["p50"],
+                half["p95"],
+                half["p99"],
+                n=half["final"],
+                note=f"offered {rate:.1f}/s",
+            )
+        )
         self.wait_quiet()
         self.invariants("S1 half")
 
@@ -48,11 +66,19 @@ class Scenarios:
             with self.peak_connections() as peak:
                 stats = self.saga(n, label, clients=32)
             self.results.facts[f"s2_{latency}"] = stats["rate"]
-            self.results.rows.append(Row(
-                f"S2 saga, gateway {latency} ms, gateway -P threads -c {GATEWAY_THREADS}",
-                stats["rate"], "orders/s", stats["p50"], stats["p95"], stats["p99"], n=stats["final"],
-                note=f"gateway worker: pool of {stack.GATEWAY_DB_POOL} DB connections; "
-                     f"peak {peak[0]} PostgreSQL connections on the bench DB"))
+            self.results.rows.append(
+                Row(
+                    f"S2 saga, gateway {latency} ms, gateway -P threads -c {GATEWAY_THREADS}",
+                    stats["rate"],
+                    "orders/s",
+                    stats["p50"],
+                    stats["p95"],
+                    stats["p99"],
+                    n=stats["final"],
+                    note=f"gateway worker: pool of {stack.GATEWAY_DB_POOL} DB connections; "
+                    f"peak {peak[0]} PostgreSQL connections on the bench DB",
+                )
+            )
             self.invariants(label)
         self.stack.stop_gateway()
         self.stack.start_gateway(0)
@@ -84,11 +110,17 @@ class Scenarios:
         stats = self.saga(n, "S3 hot", products=self.hot_products, clients=32)
         sold = {}
         for pid in self.hot_products:
-            sold[pid] = sum(self.OrderLine.objects.filter(product_id=pid, order__status="confirmed")
-                            .values_list("quantity", flat=True))
+            sold[pid] = sum(
+                self.OrderLine.objects.filter(product_id=pid, order__status="confirmed").values_list(
+                    "quantity", flat=True
+                )
+            )
         problems = []
-        result = load.closed_loop([Request("GET", f"/api/products/{pid}/", self.staff_token)
-                                   for pid in self.hot_products], clients=1, keep_bodies=True)
+        result = load.closed_loop(
+            [Request("GET", f"/api/products/{pid}/", self.staff_token) for pid in self.hot_products],
+            clients=1,
+            keep_bodies=True,
+        )
         for body in result.bodies:
             pid, on_hand, reserved = body["id"], body["on_hand"], body["reserved"]
             if sold[pid] > stock:
@@ -98,11 +130,19 @@ class Scenarios:
         verdict = "zero oversell" if not problems else "; ".join(problems)
         confirmed = sum(sold.values())
         self.results.facts["s3_oversell"] = not problems
-        self.results.rows.append(Row(f"S3 hot: {n} buyers on {len(self.hot_products)} SKUs × {stock} units",
-                                     stats["rate"], "orders/s", stats["p50"], stats["p95"], stats["p99"],
-                                     n=stats["final"],
-                                     note=f"{verdict}; {confirmed} confirmed = {len(self.hot_products) * stock} "
-                                          f"units, {stats['final'] - stats['confirmed']} rejected"))
+        self.results.rows.append(
+            Row(
+                f"S3 hot: {n} buyers on {len(self.hot_products)} SKUs × {stock} units",
+                stats["rate"],
+                "orders/s",
+                stats["p50"],
+                stats["p95"],
+                stats["p99"],
+                n=stats["final"],
+                note=f"{verdict}; {confirmed} confirmed = {len(self.hot_products) * stock} "
+                f"units, {stats['final'] - stats['confirmed']} rejected",
+            )
+        )
         self.invariants("S3 hot")
 
     # --- scenario 4: POST /api/orders/ alone ---------------------------------------------------------
@@ -117,9 +157,16 @@ class Scenarios:
             self._check_http(result, "S4")
             web = self.results.facts["web"]
             self.results.facts["s4_max"] = result.rate
-            self.results.rows.append(Row("S4 POST /api/orders/ alone: max (closed loop, 16 clients)", result.rate,
-                                         "req/s", *self._ms(result.latencies), n=result.ok,
-                                         note=f"{result.rate / web:.2f} × web baseline"))
+            self.results.rows.append(
+                Row(
+                    "S4 POST /api/orders/ alone: max (closed loop, 16 clients)",
+                    result.rate,
+                    "req/s",
+                    *self._ms(result.latencies),
+                    n=result.ok,
+                    note=f"{result.rate / web:.2f} × web baseline",
+                )
+            )
             for share in self.size["s4_loads"]:
                 rate = result.rate * share
                 self.status(f"S4: open loop at {rate:.0f} req/s")
@@ -128,9 +175,16 @@ class Scenarios:
                 self._check_http(paced, "S4 paced")
                 if share == 0.5:
                     self.results.facts["s4_half_p99"] = percentile(paced.latencies, 99) * 1000
-                self.results.rows.append(Row(f"S4 POST /api/orders/ at {share:g} × max (open loop)", paced.rate,
-                                             "req/s", *self._ms(paced.latencies), n=paced.ok,
-                                             note=f"offered {rate:.0f}/s"))
+                self.results.rows.append(
+                    Row(
+                        f"S4 POST /api/orders/ at {share:g} × max (open loop)",
+                        paced.rate,
+                        "req/s",
+                        *self._ms(paced.latencies),
+                        n=paced.ok,
+                        note=f"offered {rate:.0f}/s",
+                    )
+                )
         finally:
             self._resume_consumers()
         self.wait_final(all_ids, "S4 drain")
@@ -159,10 +213,18 @@ class Scenarios:
         self.results.memory["growth"] = sorted(growth.values())
         self.results.memory["growth_orders"] = n
         self.results.facts["mem_growth"] = worst[3]
-        self.results.rows.append(Row(f"S5 memory: {n} orders", stats["rate"], "orders/s", stats["p50"],
-                                     stats["p95"], stats["p99"], n=stats["final"],
-                                     note=f"worst RSS growth {worst[3]:+.1f}% ({worst[0]} {worst[1]:.0f}→"
-                                          f"{worst[2]:.0f} MB)"))
+        self.results.rows.append(
+            Row(
+                f"S5 memory: {n} orders",
+                stats["rate"],
+                "orders/s",
+                stats["p50"],
+                stats["p95"],
+                stats["p99"],
+                n=stats["final"],
+                note=f"worst RSS growth {worst[3]:+.1f}% ({worst[0]} {worst[1]:.0f}→{worst[2]:.0f} MB)",
+            )
+        )
         self.invariants("S5")
 
     # --- scenario 6: scale ----------------------------------------------------------------------
@@ -175,9 +237,17 @@ class Scenarios:
             self.stack.wait_ready(self.app)
             stats = self.saga(n, f"S6 {instances} worker(s)")
             self.results.facts[f"s6_{instances}"] = stats["rate"]
-            self.results.rows.append(Row(f"S6 scale: {instances} events worker process(es) (-c 1 each)",
-                                         stats["rate"], "orders/s", stats["p50"], stats["p95"], stats["p99"],
-                                         n=stats["final"]))
+            self.results.rows.append(
+                Row(
+                    f"S6 scale: {instances} events worker process(es) (-c 1 each)",
+                    stats["rate"],
+                    "orders/s",
+                    stats["p50"],
+                    stats["p95"],
+                    stats["p99"],
+                    n=stats["final"],
+                )
+            )
         self.stack.stop_events()
         self.stack.start_events()
         self.stack.wait_ready(self.app)
@@ -188,9 +258,17 @@ class Scenarios:
             self.results.facts["bulk_seconds"] = time.monotonic() - t0
             stats = self.saga(n, f"S6 with {self.size['big']} orders")
             self.results.facts["s6_big"] = stats["rate"]
-            self.results.rows.append(Row(f"S6 scale: {self.size['big']:,} orders already in the DB (1 × -c 2)",
-                                         stats["rate"], "orders/s", stats["p50"], stats["p95"], stats["p99"],
-                                         n=stats["final"]))
+            self.results.rows.append(
+                Row(
+                    f"S6 scale: {self.size['big']:,} orders already in the DB (1 × -c 2)",
+                    stats["rate"],
+                    "orders/s",
+                    stats["p50"],
+                    stats["p95"],
+                    stats["p99"],
+                    n=stats["final"],
+                )
+            )
         self.invariants(f"S6 ({self.Order.objects.count():,} orders in the DB)")
 
     def bulk_orders(self, count: int) -> None:
@@ -204,39 +282,57 @@ class Scenarios:
         placed_handlers = [h.name for h in handlers_for(placed_type)]
         rejected_handlers = [h.name for h in handlers_for(rejected_type)]
         with connection.cursor() as c:
-            c.execute("""
+            c.execute(
+                """
                 CREATE TEMP TABLE bulk AS SELECT gen_random_uuid() AS id, gen_random_uuid() AS placed,
                     gen_random_uuid() AS rejected, now() - (g || ' seconds')::interval - interval '1 day' AS at
-                FROM generate_series(1, %s) g""", [count])
-            c.execute("""
+                FROM generate_series(1, %s) g""",
+                [count],
+            )
+            c.execute(
+                """
                 INSERT INTO orders_order (id, customer_id, status, status_reason, subtotal, fee, total, currency,
                     payment_token, idempotency_key, request_fingerprint, redrive_count, status_changed_at,
                     created_at, updated_at)
                 SELECT id, %s, 'rejected', 'out of stock', 10, 2, 12, 'USD', 'tok_visa', NULL, '', 0, at, at, at
-                FROM bulk""", [customer])
-            c.execute("""
+                FROM bulk""",
+                [customer],
+            )
+            c.execute(
+                """
                 INSERT INTO orders_orderline (order_id, product_id, sku, name, unit_price, quantity, line_total)
-                SELECT id, %s, 'P-0', 'P product 0', 10, 1, 10 FROM bulk""", [product])
-            c.execute("""
+                SELECT id, %s, 'P-0', 'P product 0', 10, 1, 10 FROM bulk""",
+                [product],
+            )
+            c.execute(
+                """
                 INSERT INTO orders_orderevent (order_id, kind, name, from_status, to_status, event_id, handler,
                     detail, at)
                 SELECT id, 'note', 'order placed', '', '', NULL, '', '', at FROM bulk UNION ALL
                 SELECT id, 'event', %s, '', '', placed, '', 'published', at FROM bulk UNION ALL
                 SELECT id, 'event', %s, '', '', rejected, 'orders', '', at FROM bulk UNION ALL
                 SELECT id, 'transition', 'pending → rejected', 'pending', 'rejected', NULL, '', '', at FROM bulk
-                """, [placed_type, rejected_type])
-            c.execute("""
+                """,
+                [placed_type, rejected_type],
+            )
+            c.execute(
+                """
                 INSERT INTO shop_outboxevent (id, event_type, order_id, payload, created_at, sent_at, send_count,
                     completed_at)
                 SELECT placed, %s, id, jsonb_build_object('event_id', placed, 'order_id', id), at, at, 1, at
                 FROM bulk UNION ALL
                 SELECT rejected, %s, id, jsonb_build_object('event_id', rejected, 'order_id', id), at, at, 1, at
-                FROM bulk""", [placed_type, rejected_type])
+                FROM bulk""",
+                [placed_type, rejected_type],
+            )
             for handlers, column in ((placed_handlers, "placed"), (rejected_handlers, "rejected")):
                 for handler in handlers:
-                    c.execute(f"""
+                    c.execute(
+                        f"""
                         INSERT INTO shop_delivery (event_id, handler, status, attempts, last_error, started_at,
                             finished_at)
-                        SELECT {column}, %s, 'done', 1, '', at, at FROM bulk""", [handler])
+                        SELECT {column}, %s, 'done', 1, '', at, at FROM bulk""",
+                        [handler],
+                    )
             c.execute("DROP TABLE bulk")
             c.execute("ANALYZE")

@@ -64,8 +64,9 @@ def redis_client() -> redis.Redis:
 
 
 def manage(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=bench_env(),
-                          capture_output=True, text=True, check=check)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=bench_env(), capture_output=True, text=True, check=check
+    )
 
 
 def start_proc(name: str, command: list[str], env: dict | None = None) -> Proc:
@@ -87,44 +88,92 @@ class Stack:
 
     # --- lifecycle -------------------------------------------------------------------
     def start_web(self) -> None:
-        self.web = start_proc("web", [str(BIN / "gunicorn"), "shop.wsgi", "-w", str(WEB_WORKERS),
-                                "--worker-class", "gthread", "--threads", str(WEB_THREADS),
-                                "-b", f"127.0.0.1:{WEB_PORT}", "--keep-alive", "60",
-                                "--backlog", "2048", "--log-level", "warning"])
+        self.web = start_proc(
+            "web",
+            [
+                str(BIN / "gunicorn"),
+                "shop.wsgi",
+                "-w",
+                str(WEB_WORKERS),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                str(WEB_THREADS),
+                "-b",
+                f"127.0.0.1:{WEB_PORT}",
+                "--keep-alive",
+                "60",
+                "--backlog",
+                "2048",
+                "--log-level",
+                "warning",
+            ],
+        )
 
     def _worker(self, name: str, queue: str, extra: list[str], env: dict | None = None) -> Proc:
         node = f"{name}-{uuid.uuid4().hex[:6]}@bench"
-        proc = start_proc(name, [sys.executable, "-m", "celery", "-A", "shop", "worker", "-Q", queue, "-n", node,
-                           "-I", "shop.bench.tasks", "-l", "warning", "--without-gossip", "--without-mingle",
-                           *extra], env=env)
+        proc = start_proc(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "shop",
+                "worker",
+                "-Q",
+                queue,
+                "-n",
+                node,
+                "-I",
+                "shop.bench.tasks",
+                "-l",
+                "warning",
+                "--without-gossip",
+                "--without-mingle",
+                *extra,
+            ],
+            env=env,
+        )
         proc.node = node
         return proc
 
     def start_events(self, instances: int = 1, concurrency: int | None = None) -> list[Proc]:
         concurrency = concurrency or self.events_concurrency
-        self.events = [self._worker(f"events{i}", "events", ["-P", "prefork", "-c", str(concurrency)])
-                       for i in range(instances)]
+        self.events = [
+            self._worker(f"events{i}", "events", ["-P", "prefork", "-c", str(concurrency)]) for i in range(instances)
+        ]
         return self.events
 
     def add_events(self, count: int, concurrency: int = 1) -> None:
         """Start `count` more events worker instances (scale-out: one per host)."""
         first = len(self.events)
-        self.events += [self._worker(f"events{i}", "events", ["-P", "prefork", "-c", str(concurrency)])
-                        for i in range(first, first + count)]
+        self.events += [
+            self._worker(f"events{i}", "events", ["-P", "prefork", "-c", str(concurrency)])
+            for i in range(first, first + count)
+        ]
 
     def start_gateway(self, latency_ms: int = 0, threads: int | None = None, **env: str) -> Proc:
-        self.gateway_env = {"PAYMENT_GATEWAY_LATENCY_MS": str(latency_ms),
-                            "DATABASE_POOL_MAX_SIZE": str(GATEWAY_DB_POOL), **env}
-        self.gateway = self._worker("gateway", "gateway", ["-P", "threads", "-c", str(threads or self.gateway_threads)],
-                                    env=bench_env(**self.gateway_env))
+        self.gateway_env = {
+            "PAYMENT_GATEWAY_LATENCY_MS": str(latency_ms),
+            "DATABASE_POOL_MAX_SIZE": str(GATEWAY_DB_POOL),
+            **env,
+        }
+        self.gateway = self._worker(
+            "gateway",
+            "gateway",
+            ["-P", "threads", "-c", str(threads or self.gateway_threads)],
+            env=bench_env(**self.gateway_env),
+        )
         return self.gateway
 
     def start_beat(self) -> None:
         schedule = LOG_DIR / "beat-schedule"
         for stale in LOG_DIR.glob("beat-schedule*"):
             stale.unlink()
-        self.beat = start_proc("beat", [sys.executable, "-m", "celery", "-A", "shop", "beat", "-s", str(schedule),
-                                  "-l", "warning"])
+        self.beat = start_proc(
+            "beat", [sys.executable, "-m", "celery", "-A", "shop", "beat", "-s", str(schedule), "-l", "warning"]
+        )
 
     def stop_events(self) -> None:
         for proc in self.events:
@@ -166,9 +215,12 @@ class Stack:
             if web_ok and not pending:
                 return
             time.sleep(0.2)
-        raise RuntimeError(f"stack not ready in {timeout}s (web ok={web_ok}, workers silent={pending}); "
-                           f"see {LOG_DIR}")
+        raise RuntimeError(f"stack not ready in {timeout}s (web ok={web_ok}, workers silent={pending}); see {LOG_DIR}")
 
     def groups(self) -> dict[str, list[Proc]]:
-        return {"web": [self.web] if self.web else [], "events": self.events,
-                "gateway": [self.gateway] if self.gateway else [], "beat": [self.beat] if self.beat else []}
+        return {
+            "web": [self.web] if self.web else [],
+            "events": self.events,
+            "gateway": [self.gateway] if self.gateway else [],
+            "beat": [self.beat] if self.beat else [],
+        }

@@ -87,8 +87,9 @@ def delivery_begin(*, event_id: str, handler_name: str) -> Delivery | None:
     started_at = Delivery._meta.get_field("started_at").get_db_prep_value(timezone.now(), connection)
     with transaction.atomic():
         with connection.cursor() as cursor:  # the upsert holds the row lock until commit
-            cursor.execute(_CLAIM_ATTEMPT_SQL.format(table=Delivery._meta.db_table),
-                           [event_key, handler_name, started_at])
+            cursor.execute(
+                _CLAIM_ATTEMPT_SQL.format(table=Delivery._meta.db_table), [event_key, handler_name, started_at]
+            )
             row = cursor.fetchone()
         if row is None:
             return None
@@ -97,15 +98,19 @@ def delivery_begin(*, event_id: str, handler_name: str) -> Delivery | None:
             return delivery
         # Parked before the lock is released: a concurrent copy then finds it dead.
         locked = Delivery.objects.get(pk=delivery.pk)
-        _park(locked, "gave up after %d deliveries; last error: %s" % (
-            settings.BUS_MAX_DELIVERIES, locked.last_error or "worker lost (killed or timed out)"))
+        _park(
+            locked,
+            f"gave up after {settings.BUS_MAX_DELIVERIES} deliveries; last error: "
+            f"{locked.last_error or 'worker lost (killed or timed out)'}",
+        )
     return None
 
 
 def _delivery_failed(delivery: Delivery, error: Exception) -> Outcome:
     message = "".join(traceback.format_exception_only(type(error), error)).strip()
-    logger.warning("handler %s failed on %s (attempt %d): %s",
-                   delivery.handler, delivery.event_id, delivery.attempts, message)
+    logger.warning(
+        "handler %s failed on %s (attempt %d): %s", delivery.handler, delivery.event_id, delivery.attempts, message
+    )
     with transaction.atomic():
         locked = Delivery.objects.select_for_update().get(pk=delivery.pk)
         if locked.status != Delivery.Status.PENDING:  # a concurrent copy finished (or parked) it meanwhile
@@ -128,13 +133,15 @@ def _park(delivery: Delivery, reason: str) -> None:
     event = OutboxEvent.objects.only("event_type", "order_id").get(pk=delivery.event_id)
     logger.error("dead letter: %s for %s", delivery.handler, event.event_type)
     if event.order_id and event.event_type != EventDeadLettered.type_name():
-        publish(EventDeadLettered(
-            order_id=str(event.order_id),
-            dead_event_id=str(delivery.event_id),
-            dead_event_type=event.event_type,
-            handler=delivery.handler,
-            error=reason[:500],
-        ))
+        publish(
+            EventDeadLettered(
+                order_id=str(event.order_id),
+                dead_event_id=str(delivery.event_id),
+                dead_event_type=event.event_type,
+                handler=delivery.handler,
+                error=reason[:500],
+            )
+        )
 
 
 def dead_letter_replay(*, delivery_id: int) -> bool:

@@ -33,8 +33,11 @@ def bus_counts() -> dict:
 
 def dead_letters() -> dict:
     """Return the newest dead letters with their event, for staff to read and replay."""
-    letters = (Delivery.objects.filter(status=Delivery.Status.DEAD).select_related("event")
-               .order_by("-finished_at", "-pk")[:DEAD_LETTERS_SHOWN])
+    letters = (
+        Delivery.objects.filter(status=Delivery.Status.DEAD)
+        .select_related("event")
+        .order_by("-finished_at", "-pk")[:DEAD_LETTERS_SHOWN]
+    )
     return {"dead_letters": list(letters), "shown_at_most": DEAD_LETTERS_SHOWN}
 
 
@@ -66,9 +69,20 @@ def health() -> dict:
 
 def register_bus_panels() -> None:
     """Contribute the bus's own panels, as the contexts do from their ready()."""
-    register_panel("bus.summary", title="Bus", template="console/panels/bus_summary.html",
-                   context=bus_counts, order=40)
-    register_panel("bus.health", title="Workers and queues", template="console/panels/bus_health.html",
-                   context=health, page="operations", order=10)
-    register_panel("bus.dead_letters", title="Dead letters", template="console/panels/dead_letters.html",
-                   context=dead_letters, page="operations", order=30)
+    register_panel("bus.summary", title="Bus", template="console/panels/bus_summary.html", context=bus_counts, order=40)
+    register_panel(
+        "bus.health",
+        title="Workers and queues",
+        template="console/panels/bus_health.html",
+        context=health,
+        page="operations",
+        order=10,
+    )
+    register_panel(
+        "bus.dead_letters",
+        title="Dead letters",
+        template="console/panels/dead_letters.html",
+        context=dead_letters,
+        page="operations",
+        order=30,
+    )

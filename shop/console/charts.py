@@ -30,7 +30,21 @@ def bar_chart(points: list[tuple[str, int]], *, width: int = 600, height: int = 
     bars = []
     for index, (label, value) in enumerate(points):
         bar_height = (value / peak) * (height - 4) if peak else 0
-        bars.append(Bar(x=round(index * slot + 1, 2), y=round(height - bar_height, 2),
-                        width=round(max(slot - 2, 1), 2), height=round(bar_height, 2), value=value, label=label))
-    return BarChart(bars=bars, width=width, height=height, peak=peak,
-                    first_label=points[0][0] if points else "", last_label=points[-1][0] if points else "")
+        bars.append(
+            Bar(
+                x=round(index * slot + 1, 2),
+                y=round(height - bar_height, 2),
+                width=round(max(slot - 2, 1), 2),
+                height=round(bar_height, 2),
+                value=value,
+                label=label,
+            )
+        )
+    return BarChart(
+        bars=bars,
+        width=width,
+        height=height,
+        peak=peak,
+        first_label=points[0][0] if points else "",
+        last_label=points[-1][0] if points else "",
+    )

@@ -12,8 +12,9 @@ NAVIGATION = [
 ]
 
 
-def render_page(request: HttpRequest, template: str, context: dict, *, section: str, title: str,
-                status: int = 200) -> HttpResponse:
+def render_page(
+    request: HttpRequest, template: str, context: dict, *, section: str, title: str, status: int = 200
+) -> HttpResponse:
     """Render a console page inside the base layout, marking its section in the navigation."""
     layout = {"console_navigation": NAVIGATION, "console_section": section, "page_title": title}
     return render(request, template, {**layout, **context}, status=status)

@@ -30,8 +30,9 @@ class RenderedPanel:
 _panels: dict[str, Panel] = {}
 
 
-def register_panel(name: str, *, title: str, template: str, context: Callable[[], dict],
-                   page: str = "overview", order: int = 100) -> Panel:
+def register_panel(
+    name: str, *, title: str, template: str, context: Callable[[], dict], page: str = "overview", order: int = 100
+) -> Panel:
     """Add a panel to a console page; registering a name again replaces it (ready() may run twice)."""
     if page not in PAGES:
         raise ValueError(f"unknown console page {page!r}; one of {PAGES}")
@@ -48,7 +49,10 @@ def panels_for(page: str) -> list[Panel]:
 def panels_render(request: HttpRequest, page: str) -> list[RenderedPanel]:
     """Render every panel of the page (with the request, so their forms carry a CSRF token)."""
     return [
-        RenderedPanel(name=panel.name, title=panel.title,
-                      html=render_to_string(panel.template, {"panel": panel, **panel.context()}, request=request))
+        RenderedPanel(
+            name=panel.name,
+            title=panel.title,
+            html=render_to_string(panel.template, {"panel": panel, **panel.context()}, request=request),
+        )
         for panel in panels_for(page)
     ]

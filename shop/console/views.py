@@ -23,8 +23,13 @@ class LoginView(auth_views.LoginView):
 @staff_required
 def overview(request: HttpRequest) -> HttpResponse:
     """Show the shop at a glance; the panels refresh themselves."""
-    return render_page(request, "console/overview.html", {"panels": panels_render(request, "overview")},
-                       section="overview", title="Overview")
+    return render_page(
+        request,
+        "console/overview.html",
+        {"panels": panels_render(request, "overview")},
+        section="overview",
+        title="Overview",
+    )
 
 
 @staff_required
@@ -36,8 +41,13 @@ def overview_live(request: HttpRequest) -> HttpResponse:
 @staff_required
 def operations(request: HttpRequest) -> HttpResponse:
     """Show stuck sagas, dead letters and the health of workers and queues."""
-    return render_page(request, "console/operations.html", {"panels": panels_render(request, "operations")},
-                       section="operations", title="Operations")
+    return render_page(
+        request,
+        "console/operations.html",
+        {"panels": panels_render(request, "operations")},
+        section="operations",
+        title="Operations",
+    )
 
 
 @staff_required

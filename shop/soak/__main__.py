@@ -64,8 +64,12 @@ class Client:
                 if self.conn is None:
                     self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
                 data = json.dumps(body).encode() if body is not None else None
-                self.conn.request(method, path, body=data, headers={
-                    "Authorization": f"Token {self.token}", "Content-Type": "application/json"})
+                self.conn.request(
+                    method,
+                    path,
+                    body=data,
+                    headers={"Authorization": f"Token {self.token}", "Content-Type": "application/json"},
+                )
                 response = self.conn.getresponse()
                 raw = response.read()
                 try:
@@ -79,8 +83,16 @@ class Client:
         raise AssertionError("unreachable")
 
 
-def load_thread(stop: threading.Event, stats: Stats, port: int, customer_token: str, staff_token: str,
-                product_ids: list[str], seed: int, pause: float) -> None:
+def load_thread(
+    stop: threading.Event,
+    stats: Stats,
+    port: int,
+    customer_token: str,
+    staff_token: str,
+    product_ids: list[str],
+    seed: int,
+    pause: float,
+) -> None:
     rng = random.Random(seed)
     customer, staff = Client(port, customer_token), Client(port, staff_token)
     mine: list[str] = []
@@ -89,10 +101,15 @@ def load_thread(stop: threading.Event, stats: Stats, port: int, customer_token: 
         try:
             if roll < 0.75:
                 declined = rng.random() < 0.1
-                lines = [{"product_id": pid, "quantity": rng.randint(1, 3)}
-                         for pid in rng.sample(product_ids, rng.randint(1, 2))]
-                status, body = customer.request("POST", "/api/orders/", {
-                    "lines": lines, "payment_token": "tok_chargeDeclined" if declined else "tok_visa"})
+                lines = [
+                    {"product_id": pid, "quantity": rng.randint(1, 3)}
+                    for pid in rng.sample(product_ids, rng.randint(1, 2))
+                ]
+                status, body = customer.request(
+                    "POST",
+                    "/api/orders/",
+                    {"lines": lines, "payment_token": "tok_chargeDeclined" if declined else "tok_visa"},
+                )
                 if status == 201:
                     with stats.lock:
                         stats.placed.append(body["id"])
@@ -108,8 +125,11 @@ def load_thread(stop: threading.Event, stats: Stats, port: int, customer_token: 
                 elif status != 409:  # 409: not cancellable any more (shipped...) is a legal answer
                     stats.error(f"cancel {status}")
             elif roll < 0.95:
-                status, _ = staff.request("POST", f"/api/products/{rng.choice(product_ids)}/adjust-stock/",
-                                          {"delta": rng.randint(5, 20), "reason": "soak restock"})
+                status, _ = staff.request(
+                    "POST",
+                    f"/api/products/{rng.choice(product_ids)}/adjust-stock/",
+                    {"delta": rng.randint(5, 20), "reason": "soak restock"},
+                )
                 if status == 200:
                     with stats.lock:
                         stats.restocks += 1
@@ -129,9 +149,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m shop.soak")
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--rate", type=float, default=2.0,
-                        help="requests per second, all threads together (orders are 75%% of them); "
-                             "keep it below what the stack drains, or the backlog only grows")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=2.0,
+        help="requests per second, all threads together (orders are 75%% of them); "
+        "keep it below what the stack drains, or the backlog only grows",
+    )
     parser.add_argument("--quiet-timeout", type=int, default=300, help="seconds to wait for quiet at the end")
     args = parser.parse_args()
     LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -145,18 +169,35 @@ def main() -> int:
         conn.execute(f"CREATE DATABASE {DB_NAME}")
     redis_server = RedisServer(LOG_DIR / "redis").start()  # no persistence: a restart loses messages
     web_port = free_port()
-    env = {**os.environ,
-           "DJANGO_SETTINGS_MODULE": "shop.settings", "DATABASE_URL": f"{PG}/{DB_NAME}",
-           "REDIS_URL": redis_server.url, "DEBUG": "0", "SECRET_KEY": "soak-only-" + "x" * 50,
-           "ALLOWED_HOSTS": "127.0.0.1,localhost", "SECURE_SSL_REDIRECT": "0", "SECURE_HSTS_SECONDS": "0",
-           "LOG_LEVEL": "WARNING", "THROTTLE_ANON": "", "THROTTLE_ORDERS": "", "THROTTLE_LOGIN": "",
-           # recovery within seconds, so that a lost message costs a little, not minutes
-           "OUTBOX_RELAY_INTERVAL_SECONDS": "2", "OUTBOX_RESEND_AFTER_SECONDS": "10",
-           "PAYMENT_RESUME_AFTER_SECONDS": "5", "RESERVATION_EXPIRY_INTERVAL_SECONDS": "5",
-           "SAGA_WATCHDOG_INTERVAL_SECONDS": "10", "PAYMENT_GATEWAY_LATENCY_MS": "50",
-           "CELERY_VISIBILITY_TIMEOUT": "120"}
-    os.environ.update({k: env[k] for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "DEBUG",
-                                           "SECRET_KEY", "ALLOWED_HOSTS")})
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "shop.settings",
+        "DATABASE_URL": f"{PG}/{DB_NAME}",
+        "REDIS_URL": redis_server.url,
+        "DEBUG": "0",
+        "SECRET_KEY": "soak-only-" + "x" * 50,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "SECURE_HSTS_SECONDS": "0",
+        "LOG_LEVEL": "WARNING",
+        "THROTTLE_ANON": "",
+        "THROTTLE_ORDERS": "",
+        "THROTTLE_LOGIN": "",
+        # recovery within seconds, so that a lost message costs a little, not minutes
+        "OUTBOX_RELAY_INTERVAL_SECONDS": "2",
+        "OUTBOX_RESEND_AFTER_SECONDS": "10",
+        "PAYMENT_RESUME_AFTER_SECONDS": "5",
+        "RESERVATION_EXPIRY_INTERVAL_SECONDS": "5",
+        "SAGA_WATCHDOG_INTERVAL_SECONDS": "10",
+        "PAYMENT_GATEWAY_LATENCY_MS": "50",
+        "CELERY_VISIBILITY_TIMEOUT": "120",
+    }
+    os.environ.update(
+        {
+            k: env[k]
+            for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")
+        }
+    )
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
 
     import django
@@ -178,15 +219,64 @@ def main() -> int:
         return processes.Proc(name, command, log_dir=LOG_DIR, cwd=ROOT, env=env)
 
     procs = {
-        "web": start_proc("web", [str(Path(sys.executable).parent / "gunicorn"), "shop.wsgi", "-w", "2",
-                            "--worker-class", "gthread", "--threads", "4", "-b", f"127.0.0.1:{web_port}",
-                            "--log-level", "warning"], env),
-        "events": start_proc("events", [*celery, "worker", "-Q", "events", "-P", "prefork", "-c", "2",
-                                  "-n", "soak-events@%h", "-l", "warning", "--without-gossip",
-                                  "--without-mingle"], env),
-        "gateway": start_proc("gateway", [*celery, "worker", "-Q", "gateway", "-P", "threads", "-c", "8",
-                                    "-n", "soak-gateway@%h", "-l", "warning", "--without-gossip",
-                                    "--without-mingle"], env),
+        "web": start_proc(
+            "web",
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "shop.wsgi",
+                "-w",
+                "2",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "4",
+                "-b",
+                f"127.0.0.1:{web_port}",
+                "--log-level",
+                "warning",
+            ],
+            env,
+        ),
+        "events": start_proc(
+            "events",
+            [
+                *celery,
+                "worker",
+                "-Q",
+                "events",
+                "-P",
+                "prefork",
+                "-c",
+                "2",
+                "-n",
+                "soak-events@%h",
+                "-l",
+                "warning",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env,
+        ),
+        "gateway": start_proc(
+            "gateway",
+            [
+                *celery,
+                "worker",
+                "-Q",
+                "gateway",
+                "-P",
+                "threads",
+                "-c",
+                "8",
+                "-n",
+                "soak-gateway@%h",
+                "-l",
+                "warning",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env,
+        ),
         "beat": start_proc("beat", [*celery, "beat", "-s", str(LOG_DIR / "beat-schedule"), "-l", "warning"], env),
     }
     chaos_log: list[str] = []
@@ -204,19 +294,30 @@ def main() -> int:
             time.sleep(0.3)
         product_ids = []
         for i in range(8):
-            status, body = staff_client.request("POST", "/api/products/", {
-                "sku": f"SOAK-{i}", "name": f"Soak product {i}", "price": f"{random.randint(5, 50)}.00",
-                "on_hand": 60})
+            status, body = staff_client.request(
+                "POST",
+                "/api/products/",
+                {
+                    "sku": f"SOAK-{i}",
+                    "name": f"Soak product {i}",
+                    "price": f"{random.randint(5, 50)}.00",
+                    "on_hand": 60,
+                },
+            )
             assert status == 201, (status, body)
             product_ids.append(body["id"])
         time.sleep(3)  # the catalogue projection catches up (a placement before it is a legal 400)
 
         stats = Stats()
         stop = threading.Event()
-        threads = [threading.Thread(target=load_thread, daemon=True,
-                                    args=(stop, stats, web_port, customer_tokens[i], staff_token, product_ids, i,
-                                          args.threads / args.rate))
-                   for i in range(args.threads)]
+        threads = [
+            threading.Thread(
+                target=load_thread,
+                daemon=True,
+                args=(stop, stats, web_port, customer_tokens[i], staff_token, product_ids, i, args.threads / args.rate),
+            )
+            for i in range(args.threads)
+        ]
         started = time.monotonic()
         for thread in threads:
             thread.start()
@@ -276,10 +377,12 @@ def report(stats: Stats, chaos_log: list[str], args, load_seconds: float) -> int
     quiet_started = time.monotonic()
 
     def quiet() -> bool:
-        return (not Order.objects.exclude(status__in=TERMINAL).exists()
-                and not Payment.objects.filter(Q(status="pending") | Q(status="captured", refund_requested=True)).exists()
-                and not Delivery.objects.filter(status="pending").exists()
-                and not Outbox.objects.filter(completed_at__isnull=True).exists())
+        return (
+            not Order.objects.exclude(status__in=TERMINAL).exists()
+            and not Payment.objects.filter(Q(status="pending") | Q(status="captured", refund_requested=True)).exists()
+            and not Delivery.objects.filter(status="pending").exists()
+            and not Outbox.objects.filter(completed_at__isnull=True).exists()
+        )
 
     while not quiet() and time.monotonic() - quiet_started < args.quiet_timeout:
         time.sleep(2)
@@ -298,33 +401,53 @@ def report(stats: Stats, chaos_log: list[str], args, load_seconds: float) -> int
     Operation = apps.get_model("payments", "SimulatedGatewayOperation")
     duplicates = (
         Delivery.objects.values("event_id", "handler").annotate(n=Count("pk")).filter(n__gt=1).count()
-        + OrderEvent.objects.exclude(handler="").filter(event_id__isnull=False).values("event_id", "handler")
-        .annotate(n=Count("pk")).filter(n__gt=1).count()
+        + OrderEvent.objects.exclude(handler="")
+        .filter(event_id__isnull=False)
+        .values("event_id", "handler")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .count()
         + Movement.objects.filter(kind__in=("sale", "restock"), order_id__isnull=False)
-        .values("order_id", "product_id", "kind").annotate(n=Count("pk")).filter(n__gt=1).count()
-        + Operation.objects.filter(kind="charge", outcome="captured").values("idempotency_key")
-        .annotate(n=Count("pk")).filter(n__gt=1).count()
+        .values("order_id", "product_id", "kind")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .count()
+        + Operation.objects.filter(kind="charge", outcome="captured")
+        .values("idempotency_key")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .count()
         + Payment.objects.values("order_id").annotate(n=Count("pk")).filter(n__gt=1).count()
     )
-    saga = sorted((o.status_changed_at - o.created_at).total_seconds()
-                  for o in Order.objects.filter(status__in=COMPLETED).only("created_at", "status_changed_at"))
+    saga = sorted(
+        (o.status_changed_at - o.created_at).total_seconds()
+        for o in Order.objects.filter(status__in=COMPLETED).only("created_at", "status_changed_at")
+    )
     p95 = saga[min(len(saga) - 1, int(0.95 * len(saga)))] if saga else float("nan")
     p50 = saga[len(saga) // 2] if saga else float("nan")
     resent = Outbox.objects.filter(send_count__gte=2).count()
     retried = Delivery.objects.filter(attempts__gte=2).count()
 
     lines = [
-        (f"soak: {args.minutes} min of load ({load_seconds:.0f} s), {args.threads} client threads, "
-         f"~{args.rate} requests/s"),
+        (
+            f"soak: {args.minutes} min of load ({load_seconds:.0f} s), {args.threads} client threads, "
+            f"~{args.rate} requests/s"
+        ),
         "chaos: " + "; ".join(chaos_log),
-        (f"orders placed {len(placed)}, completed {completed}, compensated {compensated} "
-         f"(by status: {json.dumps(by_status, sort_keys=True)})"),
+        (
+            f"orders placed {len(placed)}, completed {completed}, compensated {compensated} "
+            f"(by status: {json.dumps(by_status, sort_keys=True)})"
+        ),
         f"lost {lost} (must be 0), duplicates {duplicates} (must be 0)",
         f"saga time (placed → confirmed): p50 {p50:.2f} s, p95 {p95:.2f} s",
-        (f"cancel requests accepted {stats.cancel_requests}, restocks {stats.restocks}, "
-         f"declined-token orders {stats.declines_sent}; request errors {json.dumps(stats.errors, sort_keys=True)}"),
-        (f"recovery: {resent} outbox rows re-sent by the relay, {retried} deliveries needed > 1 attempt; "
-         f"quiet {quiet_after:.0f} s after the load stopped"),
+        (
+            f"cancel requests accepted {stats.cancel_requests}, restocks {stats.restocks}, "
+            f"declined-token orders {stats.declines_sent}; request errors {json.dumps(stats.errors, sort_keys=True)}"
+        ),
+        (
+            f"recovery: {resent} outbox rows re-sent by the relay, {retried} deliveries needed > 1 attempt; "
+            f"quiet {quiet_after:.0f} s after the load stopped"
+        ),
     ]
     lines += [str(result) for result in results]
     print("\n".join(lines), flush=True)

@@ -16,16 +16,28 @@ ANON, OWNER, OTHER, STAFF = "anonymous", "customer", "other customer", "staff"
 MATRIX = [
     ("get", "/api/products/", None, {ANON: 200, OWNER: 200, OTHER: 200, STAFF: 200}),
     ("get", "/api/products/{product}/", None, {ANON: 200, OWNER: 200, OTHER: 200, STAFF: 200}),
-    ("post", "/api/products/", {"sku": "NEW-1", "name": "New", "price": "1.00", "on_hand": 1},
-     {ANON: 403, OWNER: 403, OTHER: 403, STAFF: 201}),
+    (
+        "post",
+        "/api/products/",
+        {"sku": "NEW-1", "name": "New", "price": "1.00", "on_hand": 1},
+        {ANON: 403, OWNER: 403, OTHER: 403, STAFF: 201},
+    ),
     ("patch", "/api/products/{product}/", {"name": "Renamed"}, {ANON: 403, OWNER: 403, OTHER: 403, STAFF: 200}),
-    ("post", "/api/products/{product}/adjust-stock/", {"delta": 1, "reason": "count"},
-     {ANON: 403, OWNER: 403, OTHER: 403, STAFF: 200}),
+    (
+        "post",
+        "/api/products/{product}/adjust-stock/",
+        {"delta": 1, "reason": "count"},
+        {ANON: 403, OWNER: 403, OTHER: 403, STAFF: 200},
+    ),
     ("delete", "/api/products/{product}/", None, {ANON: 403, OWNER: 403, OTHER: 403, STAFF: 204}),
     ("get", "/api/orders/", None, {ANON: 403, OWNER: 200, OTHER: 200, STAFF: 200}),
     ("get", "/api/orders/{order}/", None, {ANON: 403, OWNER: 200, OTHER: 404, STAFF: 200}),
-    ("post", "/api/orders/", {"lines": [{"product_id": "{product}", "quantity": 1}], "payment_token": "tok_visa"},
-     {ANON: 403, OWNER: 201, OTHER: 201, STAFF: 201}),
+    (
+        "post",
+        "/api/orders/",
+        {"lines": [{"product_id": "{product}", "quantity": 1}], "payment_token": "tok_visa"},
+        {ANON: 403, OWNER: 201, OTHER: 201, STAFF: 201},
+    ),
     ("post", "/api/orders/{order}/ship/", None, {ANON: 403, OWNER: 403, OTHER: 403, STAFF: 409}),
     ("post", "/api/orders/{order}/deliver/", None, {ANON: 403, OWNER: 403, OTHER: 403, STAFF: 409}),
     ("post", "/api/orders/{order}/cancel/", None, {ANON: 403, OWNER: 200, OTHER: 404, STAFF: 200}),
@@ -58,8 +70,9 @@ def fill(value, ids):
 
 @pytest.mark.parametrize("caller", [ANON, OWNER, OTHER, STAFF])
 @pytest.mark.parametrize("method, path, body, expected", MATRIX, ids=[f"{m} {p}" for m, p, _, _ in MATRIX])
-def test_endpoint_answers_each_kind_of_caller_as_the_matrix_says(world, api_client, caller, method, path, body,
-                                                                  expected):
+def test_endpoint_answers_each_kind_of_caller_as_the_matrix_says(
+    world, api_client, caller, method, path, body, expected
+):
     ids, users = world
     client = api_client(users[caller])
     response = getattr(client, method)(fill(path, ids), fill(body, ids), format="json")

@@ -51,8 +51,7 @@ def shop_data(db):
 
 
 def token_headers(username: str, *, is_staff: bool) -> dict:
-    user = get_user_model().objects.create_user(username, f"{username}@example.com", "pass-123-456",
-                                                is_staff=is_staff)
+    user = get_user_model().objects.create_user(username, f"{username}@example.com", "pass-123-456", is_staff=is_staff)
     return {"Authorization": f"Token {Token.objects.create(user=user).key}"}
 
 
@@ -70,9 +69,12 @@ def staff_headers(db):
 schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 
 
-BOUNDED = settings(max_examples=15, deadline=None, derandomize=True,
-                   suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                          HealthCheck.filter_too_much])
+BOUNDED = settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 
 
 @schema.parametrize()

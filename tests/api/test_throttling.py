@@ -13,8 +13,7 @@ from tests.bus_helpers import deliver_in_process
 @pytest.fixture
 def low_rates(monkeypatch):
     # DRF binds THROTTLE_RATES at import, so override the dict the throttles read.
-    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "1000/min", "orders": "3/min",
-                                                               "login": "2/min"})
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "1000/min", "orders": "3/min", "login": "2/min"})
     cache.clear()
     yield
     cache.clear()
@@ -34,8 +33,7 @@ def test_a_customer_placing_orders_too_fast_gets_429_and_others_are_unaffected(
 
 
 def test_login_attempts_are_throttled(db, low_rates, customer, client):
-    codes = [client.post("/api/auth/token/", {"username": "alice", "password": "guess"}).status_code
-             for _ in range(3)]
+    codes = [client.post("/api/auth/token/", {"username": "alice", "password": "guess"}).status_code for _ in range(3)]
     assert codes == [400, 400, 429]
     response = client.post("/api/auth/token/", {"username": "alice", "password": "alice-pass-123"})
     assert response.status_code == 429 and "Retry-After" in response

@@ -12,10 +12,14 @@ pytestmark = pytest.mark.django_db
 def pages(product, make_order):
     order = make_order("confirmed")
     return [
-        reverse("console:overview"), reverse("console:overview_live"), reverse("console:operations"),
-        reverse("orders_console:list"), reverse("orders_console:detail", args=[order.pk]),
+        reverse("console:overview"),
+        reverse("console:overview_live"),
+        reverse("console:operations"),
+        reverse("orders_console:list"),
+        reverse("orders_console:detail", args=[order.pk]),
         reverse("orders_console:live", args=[order.pk]),
-        reverse("stock_console:list"), reverse("stock_console:new"),
+        reverse("stock_console:list"),
+        reverse("stock_console:new"),
         reverse("stock_console:detail", args=[product.pk]),
     ]
 
@@ -54,9 +58,13 @@ def test_customers_cannot_post_actions(customer_client, make_order, product):
 
 def test_unknown_ids_are_404_never_500(staff_client):
     missing = uuid.uuid4()
-    for url in [reverse("orders_console:detail", args=[missing]), reverse("orders_console:live", args=[missing]),
-                reverse("stock_console:detail", args=[missing]), "/console/orders/not-a-uuid/",
-                "/console/stock/12345/"]:
+    for url in [
+        reverse("orders_console:detail", args=[missing]),
+        reverse("orders_console:live", args=[missing]),
+        reverse("stock_console:detail", args=[missing]),
+        "/console/orders/not-a-uuid/",
+        "/console/stock/12345/",
+    ]:
         assert staff_client.get(url).status_code == 404, url
     assert staff_client.post(reverse("orders_console:action", args=[missing]), {"action": "ship"}).status_code == 404
     assert staff_client.post(reverse("orders_console:redrive", args=[missing])).status_code == 404
@@ -72,17 +80,24 @@ def test_actions_refuse_get(staff_client, make_order):
 
 def test_posts_without_a_csrf_token_are_refused(csrf_staff_client, make_order, product):
     order = make_order("confirmed")
-    assert csrf_staff_client.post(reverse("orders_console:action", args=[order.pk]),
-                                  {"action": "ship"}).status_code == 403
-    assert csrf_staff_client.post(reverse("stock_console:detail", args=[product.pk]),
-                                  {"delta": "1", "reason": "x"}).status_code == 403
+    assert (
+        csrf_staff_client.post(reverse("orders_console:action", args=[order.pk]), {"action": "ship"}).status_code == 403
+    )
+    assert (
+        csrf_staff_client.post(
+            reverse("stock_console:detail", args=[product.pk]), {"delta": "1", "reason": "x"}
+        ).status_code
+        == 403
+    )
     order.refresh_from_db()
     assert order.status == "confirmed"
 
 
 def test_staff_log_in_on_the_console_login_page(client, staff_user):
-    response = client.post(reverse("console:login") + "?next=/console/orders/",
-                           {"username": "staff", "password": "staff-pass-123", "next": "/console/orders/"})
+    response = client.post(
+        reverse("console:login") + "?next=/console/orders/",
+        {"username": "staff", "password": "staff-pass-123", "next": "/console/orders/"},
+    )
     assert response.status_code == 302 and response["Location"] == "/console/orders/"
     assert client.get("/console/orders/").status_code == 200
 

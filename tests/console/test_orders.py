@@ -60,8 +60,12 @@ def test_detail_shows_lines_money_links_and_the_timeline_with_its_deliveries(sta
 def test_timeline_shows_retries_errors_and_durations(staff_client, make_order):
     order = make_order("pending")
     entry = OrderEvent.objects.filter(order=order, event_id__isnull=False).first()
-    Delivery.objects.create(event_id=entry.event_id, handler="inventory.handlers.flaky", attempts=3,
-                            last_error="Traceback (most recent call last):\nRuntimeError: database went away")
+    Delivery.objects.create(
+        event_id=entry.event_id,
+        handler="inventory.handlers.flaky",
+        attempts=3,
+        last_error="Traceback (most recent call last):\nRuntimeError: database went away",
+    )
     OrderEvent.objects.create(order=order, kind="note", name="later note", at=entry.at + timedelta(seconds=2.5))
     fragment = staff_client.get(reverse("orders_console:live", args=[order.pk])).content.decode()
     assert "3 attempts (2 retries)" in fragment
@@ -69,14 +73,17 @@ def test_timeline_shows_retries_errors_and_durations(staff_client, make_order):
     assert "+2.5 s" in fragment
 
 
-@pytest.mark.parametrize("status, shown, hidden", [
-    ("pending", {"cancel"}, {"ship", "deliver", "refund"}),
-    ("awaiting_payment", {"cancel"}, {"ship", "deliver", "refund"}),
-    ("confirmed", {"ship", "refund"}, {"cancel", "deliver"}),
-    ("shipped", {"deliver"}, {"ship", "cancel", "refund"}),
-    ("delivered", set(), {"ship", "deliver", "cancel", "refund"}),
-    ("refunded", set(), {"ship", "deliver", "cancel", "refund"}),
-])
+@pytest.mark.parametrize(
+    "status, shown, hidden",
+    [
+        ("pending", {"cancel"}, {"ship", "deliver", "refund"}),
+        ("awaiting_payment", {"cancel"}, {"ship", "deliver", "refund"}),
+        ("confirmed", {"ship", "refund"}, {"cancel", "deliver"}),
+        ("shipped", {"deliver"}, {"ship", "cancel", "refund"}),
+        ("delivered", set(), {"ship", "deliver", "cancel", "refund"}),
+        ("refunded", set(), {"ship", "deliver", "cancel", "refund"}),
+    ],
+)
 def test_only_the_actions_allowed_in_the_status_are_shown(staff_client, make_order, status, shown, hidden):
     page = staff_client.get(detail(make_order(status))).content.decode()
     for action in shown:
@@ -114,8 +121,10 @@ def test_refund_cancels_a_confirmed_order_for_the_saga_to_refund_and_restock(sta
     assert "Order refunded." in staff_client.get(response["Location"]).content.decode()
 
 
-@pytest.mark.parametrize("status, action", [("pending", "refund"), ("pending", "ship"), ("delivered", "cancel"),
-                                            ("confirmed", "teleport"), ("confirmed", "")])
+@pytest.mark.parametrize(
+    "status, action",
+    [("pending", "refund"), ("pending", "ship"), ("delivered", "cancel"), ("confirmed", "teleport"), ("confirmed", "")],
+)
 def test_an_action_not_allowed_now_is_400_with_the_error_in_place(staff_client, make_order, status, action):
     order = make_order(status)
     response = act(staff_client, order, action)

@@ -19,7 +19,12 @@ pytestmark = pytest.mark.django_db
 
 def test_every_context_contributes_its_panels():
     assert [p.name for p in panels_for("overview")] == [
-        "orders.by_status", "orders.last_hour", "orders.sagas", "bus.summary", "inventory.low_stock"]
+        "orders.by_status",
+        "orders.last_hour",
+        "orders.sagas",
+        "bus.summary",
+        "inventory.low_stock",
+    ]
     assert [p.name for p in panels_for("operations")] == ["bus.health", "orders.stuck", "bus.dead_letters"]
 
 

@@ -28,8 +28,7 @@ def test_order_list_runs_the_same_queries_for_5_or_200_orders(staff_client, djan
     assert queries_of(staff_client, reverse("orders_console:list")) == few
 
 
-def test_order_detail_runs_the_same_queries_for_a_short_or_long_timeline(staff_client,
-                                                                         django_assert_max_num_queries):
+def test_order_detail_runs_the_same_queries_for_a_short_or_long_timeline(staff_client, django_assert_max_num_queries):
     short, long = orders_seeded(2)
     timeline_seeded(short, 2)
     timeline_seeded(long, 100)
@@ -54,7 +53,8 @@ def test_overview_runs_the_same_queries_for_5_or_200_orders(staff_client, django
 
 
 def test_operations_runs_the_same_queries_for_1_or_40_stuck_sagas_and_dead_letters(
-        staff_client, settings, django_assert_max_num_queries):
+    staff_client, settings, django_assert_max_num_queries
+):
     settings.SAGA_STEP_DEADLINE_SECONDS = 1  # the seeded in-flight orders are all older than that
     orders_seeded(8)
     dead_letters_seeded(1)

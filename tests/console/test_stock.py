@@ -33,13 +33,16 @@ def test_adjustment_goes_through_the_service_and_appears_in_the_ledger(staff_cli
     assert_stock_consistent()
 
 
-@pytest.mark.parametrize("data, field, message", [
-    ({"delta": "5", "reason": ""}, "reason", "Give a reason for the stock adjustment."),
-    ({"delta": "5", "reason": "   "}, "reason", "Give a reason for the stock adjustment."),
-    ({"delta": "0", "reason": "count"}, "delta", "non-zero"),
-    ({"delta": "abc", "reason": "count"}, "delta", "whole number"),
-    ({"reason": "count"}, "delta", "required"),
-])
+@pytest.mark.parametrize(
+    "data, field, message",
+    [
+        ({"delta": "5", "reason": ""}, "reason", "Give a reason for the stock adjustment."),
+        ({"delta": "5", "reason": "   "}, "reason", "Give a reason for the stock adjustment."),
+        ({"delta": "0", "reason": "count"}, "delta", "non-zero"),
+        ({"delta": "abc", "reason": "count"}, "delta", "whole number"),
+        ({"reason": "count"}, "delta", "required"),
+    ],
+)
 def test_invalid_adjustments_show_the_error_in_place(staff_client, product, data, field, message):
     response = staff_client.post(url(product), data)
     assert response.status_code == 400
@@ -67,8 +70,9 @@ def test_detail_shows_active_reservations_with_expiry_and_links_to_admin(staff_c
 
 
 def test_staff_create_a_product_through_the_service(staff_client, bus):
-    response = staff_client.post(reverse("stock_console:new"),
-                                 {"sku": "NEW-1", "name": "New thing", "price": "3.50", "on_hand": "7"})
+    response = staff_client.post(
+        reverse("stock_console:new"), {"sku": "NEW-1", "name": "New thing", "price": "3.50", "on_hand": "7"}
+    )
     product = Product.objects.get(sku="NEW-1")
     assert response["Location"] == url(product)
     assert stock_of(product) == (7, 0, 7)
@@ -76,8 +80,9 @@ def test_staff_create_a_product_through_the_service(staff_client, bus):
 
 
 def test_creating_a_duplicate_or_invalid_product_shows_errors_in_place(staff_client, product):
-    response = staff_client.post(reverse("stock_console:new"),
-                                 {"sku": "WIDGET", "name": "Again", "price": "1.00", "on_hand": "1"})
+    response = staff_client.post(
+        reverse("stock_console:new"), {"sku": "WIDGET", "name": "Again", "price": "1.00", "on_hand": "1"}
+    )
     assert response.status_code == 400
     assert "already exists" in response.context["form"].errors["sku"][0]
     response = staff_client.post(reverse("stock_console:new"), {"sku": "", "price": "-1", "on_hand": "x"})

@@ -72,8 +72,7 @@ def test_staff_watch_a_saga_live_refund_it_and_adjust_stock(page, staff, custome
 
     log_in(page)
     product_id = create_product(page)
-    response = customer_api.post("/api/orders/", {"lines": [{"product_id": product_id, "quantity": 2}]},
-                                 format="json")
+    response = customer_api.post("/api/orders/", {"lines": [{"product_id": product_id, "quantity": 2}]}, format="json")
     assert response.status_code == 201, response.content
     order_id = response.json()["id"]
 
@@ -115,8 +114,11 @@ def test_every_console_page_renders_for_screenshots(page, staff, customer_api):
     page.goto("/console/")
     expect(page.locator('[data-stat="status-confirmed"]')).to_have_text("3", timeout=LONG)  # live counters
     shoot(page, "overview")
-    for path, name in (("/console/orders/", "orders"), ("/console/stock/", "stock"),
-                       ("/console/operations/", "operations")):
+    for path, name in (
+        ("/console/orders/", "orders"),
+        ("/console/stock/", "stock"),
+        ("/console/operations/", "operations"),
+    ):
         page.goto(path)
         expect(page.locator("main h1")).to_be_visible()
         shoot(page, name)

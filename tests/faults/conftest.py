@@ -54,10 +54,12 @@ def product(transactional_db):
     """Return a function creating a product and waiting for orders' catalogue to know it."""
 
     def make(*, on_hand: int = 10, price: str = "10.00") -> object:
-        created = product_create(sku=f"F-{uuid.uuid4().hex[:8]}", name="Fault widget",
-                                 price=Decimal(price), on_hand=on_hand)
-        wait_for(lambda: CatalogueItem.objects.filter(product_id=created.pk).exists(),
-                 message="the catalogue projection")
+        created = product_create(
+            sku=f"F-{uuid.uuid4().hex[:8]}", name="Fault widget", price=Decimal(price), on_hand=on_hand
+        )
+        wait_for(
+            lambda: CatalogueItem.objects.filter(product_id=created.pk).exists(), message="the catalogue projection"
+        )
         return created
 
     return make
@@ -74,5 +76,8 @@ def place(client, product, *, quantity: int = 1, token: str = "tok_visa") -> str
 
 
 def status_becomes(order_id, *statuses, timeout: float = 60) -> Order:
-    return wait_for(lambda: Order.objects.filter(pk=order_id, status__in=statuses).first(),
-                    timeout=timeout, message=f"order {order_id} to become one of {statuses}")
+    return wait_for(
+        lambda: Order.objects.filter(pk=order_id, status__in=statuses).first(),
+        timeout=timeout,
+        message=f"order {order_id} to become one of {statuses}",
+    )

@@ -53,8 +53,10 @@ def failing_reservation_inserts(transactional_db):
                     END IF;
                     RETURN NEW;
                 END $$ LANGUAGE plpgsql""")
-            cursor.execute(f"CREATE TRIGGER fault_reservation BEFORE INSERT ON {table} "
-                           "FOR EACH ROW EXECUTE FUNCTION fault_reservation_insert()")
+            cursor.execute(
+                f"CREATE TRIGGER fault_reservation BEFORE INSERT ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION fault_reservation_insert()"
+            )
 
     yield install
     with connection.cursor() as cursor:
@@ -104,8 +106,10 @@ def _server_started_at():
         return cursor.fetchone()[0]
 
 
-@pytest.mark.skipif(os.environ.get("SHOP_ALLOW_PG_RESTART") != "1",
-                    reason="restarts PostgreSQL, killing every connection on the machine: set SHOP_ALLOW_PG_RESTART=1")
+@pytest.mark.skipif(
+    os.environ.get("SHOP_ALLOW_PG_RESTART") != "1",
+    reason="restarts PostgreSQL, killing every connection on the machine: set SHOP_ALLOW_PG_RESTART=1",
+)
 @pytest.mark.skipif(not Path("/etc/postgresql").is_dir(), reason="needs a Debian PostgreSQL cluster (pg_ctlcluster)")
 def test_postgresql_restarted_under_load_every_saga_ends(start_worker, product, customer, api_client):
     start_worker(concurrency=4, PAYMENT_GATEWAY_LATENCY_MS=800)
@@ -113,25 +117,28 @@ def test_postgresql_restarted_under_load_every_saga_ends(start_worker, product, 
     client = api_client(customer)
     tokens = ["tok_visa"] * 8 + ["tok_chargeDeclined"] * 2
     order_ids = [place(client, widget, token=token) for token in tokens]
-    wait_for(lambda: Order.objects.filter(pk__in=order_ids, status="awaiting_payment").exists(),
-             message="a saga in flight")
+    wait_for(
+        lambda: Order.objects.filter(pk__in=order_ids, status="awaiting_payment").exists(), message="a saga in flight"
+    )
     started_before = _server_started_at()
     in_flight = Order.objects.filter(pk__in=order_ids).exclude(status__in=TERMINAL).count()
     assert in_flight, "PostgreSQL must restart while sagas are in flight"
     try:
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", _pg_version(), "main", "restart"],
-                       check=True, timeout=120)
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", _pg_version(), "main", "restart"], check=True, timeout=120
+        )
     finally:
         if not _pg_ready():
-            subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", _pg_version(), "main", "start"],
-                           check=False, timeout=120)
+            subprocess.run(
+                ["pg_ctlcluster", "--skip-systemctl-redirect", _pg_version(), "main", "start"], check=False, timeout=120
+            )
         deadline = time.monotonic() + 60
         while not _pg_ready() and time.monotonic() < deadline:
             time.sleep(0.5)
     connection.close()  # this process's connection died with the server, like the workers'
     assert _server_started_at() > started_before, "the server really restarted"
 
-    for order_id, token in zip(order_ids, tokens):
+    for order_id, token in zip(order_ids, tokens, strict=False):
         order = status_becomes(order_id, *TERMINAL, timeout=120)
         assert order.status == ("confirmed" if token == "tok_visa" else "cancelled"), (order_id, order.status)
     assert_invariants(timeout=120)

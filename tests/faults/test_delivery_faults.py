@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from django.db.models import Sum
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from inventory.models import Reservation, StockMovement
 from orders.models import Order
 from payments.models import Payment, SimulatedGatewayOperation
-from rest_framework.authtoken.models import Token
 from shop.bus import publishing
 from shop.faults import crash_count
 from shop.models import Delivery, OutboxEvent
@@ -48,15 +48,22 @@ def test_web_process_killed_between_commit_and_enqueue_loses_no_order(start_work
     assert_invariants()
     placed.refresh_from_db()
     assert placed.send_count >= 2  # only the relay can have sent it
-    wait_for(lambda: OutboxEvent.objects.filter(pk=placed.pk, completed_at__isnull=False).exists(),
-             message="the relay to mark the row complete")
+    wait_for(
+        lambda: OutboxEvent.objects.filter(pk=placed.pk, completed_at__isnull=False).exists(),
+        message="the relay to mark the row complete",
+    )
 
 
 def start_web(log_dir: Path, **env) -> Proc:
     """Start gunicorn on the test database and Redis, and wait until it answers."""
     port = free_port()
-    proc = Proc("web", [sys.executable, "-m", "gunicorn", "shop.wsgi", "-w", "1", "-b", f"127.0.0.1:{port}"],
-                log_dir=log_dir, cwd=ROOT, env=worker_environment({k: str(v) for k, v in env.items()}))
+    proc = Proc(
+        "web",
+        [sys.executable, "-m", "gunicorn", "shop.wsgi", "-w", "1", "-b", f"127.0.0.1:{port}"],
+        log_dir=log_dir,
+        cwd=ROOT,
+        env=worker_environment({k: str(v) for k, v in env.items()}),
+    )
     proc.port = port
     wait_for(lambda: port_answers(port), timeout=30, message="gunicorn to listen")
     return proc
@@ -73,8 +80,9 @@ def port_answers(port: int) -> bool:
 def post_order(port: int, token: str, product) -> int:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     body = json.dumps({"lines": [{"product_id": str(product.pk), "quantity": 1}]})
-    connection.request("POST", "/api/orders/", body, headers={
-        "Content-Type": "application/json", "Authorization": f"Token {token}"})
+    connection.request(
+        "POST", "/api/orders/", body, headers={"Content-Type": "application/json", "Authorization": f"Token {token}"}
+    )
     return connection.getresponse().status
 
 
@@ -87,7 +95,7 @@ def test_same_event_delivered_three_times_concurrently_has_one_effect(
     monkeypatch.setattr(publishing, "send_event", lambda event_type, payload, *a: held.append((event_type, payload)))
     order_id = place(api_client(customer), widget, quantity=2)
     monkeypatch.undo()
-    (event_type, payload), = held
+    ((event_type, payload),) = held
 
     for _ in range(3):  # three copies at once, for three pool processes
         assert publishing.send_event(event_type, payload)
@@ -101,7 +109,8 @@ def test_same_event_delivered_three_times_concurrently_has_one_effect(
     assert OutboxEvent.objects.filter(order_id=order_id, event_type__contains="stock_reserved").count() == 1
     assert Payment.objects.filter(order_id=order_id).count() == 1
     assert Delivery.objects.filter(event_id=payload["event_id"], status="done").count() == len(
-        Delivery.objects.filter(event_id=payload["event_id"]))
+        Delivery.objects.filter(event_id=payload["event_id"])
+    )
 
 
 def test_reservation_expiry_racing_a_payment_ends_paid_or_refunded_never_both(
@@ -152,8 +161,9 @@ def test_flaky_refund_is_retried_until_it_succeeds_and_refunds_once(start_worker
     response = client.post(f"/api/orders/{order_id}/cancel/")
     assert response.status_code == 200, response.content
 
-    wait_for(lambda: Payment.objects.filter(order_id=order_id, status="refunded").exists(),
-             timeout=60, message="the refund")
+    wait_for(
+        lambda: Payment.objects.filter(order_id=order_id, status="refunded").exists(), timeout=60, message="the refund"
+    )
     assert_invariants()
     refunds = SimulatedGatewayOperation.objects.filter(kind="refund")
     assert [(r.idempotency_key, r.outcome) for r in refunds] == [(f"refund:{order_id}", "refunded")]

@@ -56,8 +56,7 @@ def redis_worker(own_redis, tmp_path):
 
 
 @pytest.mark.parametrize("own_redis", [False, True], ids=["no-persistence", "appendonly"], indirect=True)
-def test_redis_stopped_mid_saga_and_restarted_every_saga_ends(own_redis, redis_worker, product, customer,
-                                                              api_client):
+def test_redis_stopped_mid_saga_and_restarted_every_saga_ends(own_redis, redis_worker, product, customer, api_client):
     # A slow gateway keeps charges in flight (unacked messages in Redis) when Redis stops.
     worker = redis_worker(PAYMENT_GATEWAY_LATENCY_MS=1500)
     widget = product(on_hand=20)
@@ -65,8 +64,11 @@ def test_redis_stopped_mid_saga_and_restarted_every_saga_ends(own_redis, redis_w
     tokens = ["tok_visa"] * 6 + ["tok_chargeDeclined"] * 2
     order_ids = [place(client, widget, token=token) for token in tokens]
 
-    wait_for(lambda: Order.objects.filter(pk__in=order_ids, status="awaiting_payment").exists() and own_redis.messages(),
-             timeout=30, message="a charge in flight with messages in Redis")
+    wait_for(
+        lambda: Order.objects.filter(pk__in=order_ids, status="awaiting_payment").exists() and own_redis.messages(),
+        timeout=30,
+        message="a charge in flight with messages in Redis",
+    )
     in_redis = own_redis.messages()
     own_redis.stop()
     assert not own_redis.is_up()
@@ -81,7 +83,7 @@ def test_redis_stopped_mid_saga_and_restarted_every_saga_ends(own_redis, redis_w
     else:
         assert not survived, "without persistence the queued/unacked messages are lost"
 
-    for order_id, token in zip(order_ids, tokens):
+    for order_id, token in zip(order_ids, tokens, strict=False):
         order = status_becomes(order_id, *TERMINAL, timeout=90)
         assert order.status == ("confirmed" if token == "tok_visa" else "cancelled"), (order_id, order.status)
     assert_invariants(timeout=90)

@@ -44,10 +44,14 @@ def database_url_of_test_db() -> str:
 
 def worker_environment(extra_env: dict | None = None) -> dict:
     """The environment of a subprocess (worker, web) on this test run's database and Redis."""
-    return {**os.environ, **WORKER_ENV, **(extra_env or {}),
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "TEST_REDIS_URL": settings.REDIS_URL,
-            "DATABASE_URL": database_url_of_test_db()}
+    return {
+        **os.environ,
+        **WORKER_ENV,
+        **(extra_env or {}),
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "TEST_REDIS_URL": settings.REDIS_URL,
+        "DATABASE_URL": database_url_of_test_db(),
+    }
 
 
 class Worker:
@@ -62,9 +66,26 @@ class Worker:
 
     def start(self) -> "Worker":
         schedule = self.log_path.with_suffix(".schedule")
-        command = [sys.executable, "-m", "celery", "-A", "shop", "worker", "-B", "-s", str(schedule),
-                   "-Q", "events,gateway", "-c", str(self.concurrency), "-n", self.name, "-l", "info"]
-        self.log = open(self.log_path, "ab")
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "shop",
+            "worker",
+            "-B",
+            "-s",
+            str(schedule),
+            "-Q",
+            "events,gateway",
+            "-c",
+            str(self.concurrency),
+            "-n",
+            self.name,
+            "-l",
+            "info",
+        ]
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop())
         self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -146,6 +167,7 @@ def bus_is_quiet() -> bool:
 
 def wait_until_quiet(timeout: float = 60) -> None:
     """Wait until the bus is quiet twice in a row (a handler may be about to publish)."""
+
     def quiet_twice():
         if not bus_is_quiet():
             return False

@@ -21,13 +21,14 @@ pytestmark = [pytest.mark.flow, pytest.mark.race]
 BUYERS, SENDERS, HOT_PRODUCTS, UNITS_EACH = 200, 32, 4, 40
 
 
-def test_two_hundred_buyers_of_overlapping_hot_products_never_oversell_or_deadlock(
-    flow, api_client, django_user_model
-):
-    products = [product_create(sku=f"HOT-{i}", name=f"Hot {i}", price=Decimal("5.00"), on_hand=UNITS_EACH)
-                for i in range(HOT_PRODUCTS)]
-    wait_for(lambda: CatalogueItem.objects.filter(sku__startswith="HOT-").count() == HOT_PRODUCTS,
-             message="the catalogue")
+def test_two_hundred_buyers_of_overlapping_hot_products_never_oversell_or_deadlock(flow, api_client, django_user_model):
+    products = [
+        product_create(sku=f"HOT-{i}", name=f"Hot {i}", price=Decimal("5.00"), on_hand=UNITS_EACH)
+        for i in range(HOT_PRODUCTS)
+    ]
+    wait_for(
+        lambda: CatalogueItem.objects.filter(sku__startswith="HOT-").count() == HOT_PRODUCTS, message="the catalogue"
+    )
     shopping = random.Random(2026)  # fixed seed: the same overlapping baskets every run
     baskets = [shopping.sample(products, k=shopping.randint(2, 3)) for _ in range(BUYERS)]
     buyers = [django_user_model.objects.create_user(f"hot{i}", password="x") for i in range(BUYERS)]
@@ -47,8 +48,11 @@ def test_two_hundred_buyers_of_overlapping_hot_products_never_oversell_or_deadlo
         list(pool.map(buy, range(BUYERS)))
 
     assert statuses == [201] * BUYERS
-    wait_for(lambda: not Order.objects.filter(status__in=["pending", "awaiting_payment"]).exists(),
-             timeout=240, message="every order to leave pending/awaiting_payment")
+    wait_for(
+        lambda: not Order.objects.filter(status__in=["pending", "awaiting_payment"]).exists(),
+        timeout=240,
+        message="every order to leave pending/awaiting_payment",
+    )
     assert_invariants()
 
     assert set(Order.objects.values_list("status", flat=True)) <= {"confirmed", "rejected"}

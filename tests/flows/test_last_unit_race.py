@@ -40,8 +40,11 @@ def test_fifty_buyers_for_ten_units_get_exactly_ten_confirmed_orders(flow, api_c
         thread.join()
 
     assert statuses == [201] * BUYERS
-    wait_for(lambda: Order.objects.filter(status__in=["confirmed", "rejected"]).count() == BUYERS,
-             timeout=120, message="every order to reach confirmed or rejected")
+    wait_for(
+        lambda: Order.objects.filter(status__in=["confirmed", "rejected"]).count() == BUYERS,
+        timeout=120,
+        message="every order to reach confirmed or rejected",
+    )
     wait_until_quiet()
     assert Order.objects.filter(status="confirmed").count() == UNITS
     assert Order.objects.filter(status="rejected").count() == BUYERS - UNITS

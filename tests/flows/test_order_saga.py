@@ -22,8 +22,9 @@ def stocked_product(flow):
 
     def make(*, on_hand: int = 10, price: str = "10.00", sku: str = "SKU-1") -> Product:
         product = product_create(sku=sku, name=f"Product {sku}", price=Decimal(price), on_hand=on_hand)
-        wait_for(lambda: CatalogueItem.objects.filter(product_id=product.id).exists(),
-                 message="the catalogue projection")
+        wait_for(
+            lambda: CatalogueItem.objects.filter(product_id=product.id).exists(), message="the catalogue projection"
+        )
         return product
 
     return make
@@ -41,8 +42,11 @@ def place(client, product, quantity=1, token="tok_visa") -> dict:
 
 
 def status_becomes(order_id, *statuses, timeout=30) -> Order:
-    return wait_for(lambda: Order.objects.filter(pk=order_id, status__in=statuses).first(),
-                    timeout=timeout, message=f"order {order_id} to become {statuses}")
+    return wait_for(
+        lambda: Order.objects.filter(pk=order_id, status__in=statuses).first(),
+        timeout=timeout,
+        message=f"order {order_id} to become {statuses}",
+    )
 
 
 def stock(product) -> tuple[int, int]:
@@ -104,8 +108,7 @@ def test_cancel_after_confirmation_refunds_and_restocks(stocked_product, custome
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "refunded"
 
-    wait_for(lambda: Payment.objects.filter(order_id=order["id"], status="refunded").exists(),
-             message="the refund")
+    wait_for(lambda: Payment.objects.filter(order_id=order["id"], status="refunded").exists(), message="the refund")
     wait_until_quiet()
     payment = Payment.objects.get(order_id=order["id"])
     assert payment.refunded_amount == payment.amount
@@ -123,8 +126,10 @@ def test_product_withdrawn_mid_saga_cancels_the_order_and_voids_the_payment(stoc
     product_deactivate(product_id=product.id)
 
     status_becomes(order["id"], "cancelled")
-    wait_for(lambda: Payment.objects.filter(order_id=order["id"], status="voided").exists(),
-             message="the payment to be voided")
+    wait_for(
+        lambda: Payment.objects.filter(order_id=order["id"], status="voided").exists(),
+        message="the payment to be voided",
+    )
     wait_until_quiet()
     assert stock(product) == (5, 0)
 
@@ -138,8 +143,10 @@ def test_expired_reservation_cancels_the_order_and_returns_the_stock(stocked_pro
     Reservation.objects.filter(order_id=order["id"]).update(expires_at=timezone.now())
 
     status_becomes(order["id"], "cancelled")
-    wait_for(lambda: Payment.objects.filter(order_id=order["id"], status="voided").exists(),
-             message="the payment to be voided")
+    wait_for(
+        lambda: Payment.objects.filter(order_id=order["id"], status="voided").exists(),
+        message="the payment to be voided",
+    )
     wait_until_quiet()
     assert Reservation.objects.get(order_id=order["id"]).status == "expired"
     assert stock(product) == (5, 0)

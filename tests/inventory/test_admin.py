@@ -9,8 +9,14 @@ pytestmark = pytest.mark.django_db
 
 def _change(product, **fields):
     product.refresh_from_db()
-    return {"name": product.name, "price": str(product.price), "active": "on" if product.active else "",
-            "adjust_by": "", "adjust_reason": "", **fields}
+    return {
+        "name": product.name,
+        "price": str(product.price),
+        "active": "on" if product.active else "",
+        "adjust_by": "",
+        "adjust_reason": "",
+        **fields,
+    }
 
 
 def _post_change(client, product, **fields):
@@ -19,8 +25,9 @@ def _post_change(client, product, **fields):
 
 
 def test_admin_adds_a_product_through_the_service(admin_user_client, bus):
-    response = admin_user_client.post(reverse("admin:inventory_product_add"),
-                                      {"sku": "NEW", "name": "New thing", "price": "3.50", "on_hand": "7"})
+    response = admin_user_client.post(
+        reverse("admin:inventory_product_add"), {"sku": "NEW", "name": "New thing", "price": "3.50", "on_hand": "7"}
+    )
     assert response.status_code == 302
     product = Product.objects.get(sku="NEW")
     assert stock_of(product) == (7, 0, 7)
@@ -30,8 +37,9 @@ def test_admin_adds_a_product_through_the_service(admin_user_client, bus):
 
 def test_admin_add_form_shows_a_duplicate_sku_and_a_negative_price(admin_user_client):
     make_product(sku="DUP")
-    response = admin_user_client.post(reverse("admin:inventory_product_add"),
-                                      {"sku": "DUP", "name": "x", "price": "-1", "on_hand": "1"})
+    response = admin_user_client.post(
+        reverse("admin:inventory_product_add"), {"sku": "DUP", "name": "x", "price": "-1", "on_hand": "1"}
+    )
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert "sku" in errors and ("price" in errors or "__all__" in errors)
@@ -72,7 +80,8 @@ def test_admin_adjustment_below_reserved_is_a_form_error(admin_user_client):
     response = _post_change(admin_user_client, product, adjust_by="-5", adjust_reason="stocktake")
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["adjust_by"] == [
-        "Cannot lower stock of BEANS to 5: 6 units are reserved by open orders."]
+        "Cannot lower stock of BEANS to 5: 6 units are reserved by open orders."
+    ]
     assert stock_of(product) == (10, 6, 4)
 
 
@@ -104,8 +113,10 @@ def test_admin_on_hand_cannot_be_edited_directly(admin_user_client):
 def test_admin_cannot_delete_products_but_can_deactivate_them(admin_user_client, bus):
     product = make_product()
     assert admin_user_client.get(reverse("admin:inventory_product_delete", args=[product.pk])).status_code == 403
-    response = admin_user_client.post(reverse("admin:inventory_product_changelist"),
-                                      {"action": "deactivate_selected", "_selected_action": [str(product.pk)]})
+    response = admin_user_client.post(
+        reverse("admin:inventory_product_changelist"),
+        {"action": "deactivate_selected", "_selected_action": [str(product.pk)]},
+    )
     assert response.status_code == 302
     assert Product.objects.get(pk=product.pk).active is False
     assert len(bus.published("shop.inventory.product_deactivated")) == 1

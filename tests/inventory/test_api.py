@@ -11,8 +11,11 @@ NEW = {"sku": "ESP-1KG", "name": "Espresso beans 1kg", "price": "24.50", "on_han
 
 
 def _url(product=None, suffix=""):
-    return f"/api/products/{product.pk if isinstance(product, Product) else product}/{suffix}" if product \
+    return (
+        f"/api/products/{product.pk if isinstance(product, Product) else product}/{suffix}"
+        if product
         else "/api/products/"
+    )
 
 
 def test_anyone_lists_active_products_only(api_client, customer):
@@ -45,9 +48,12 @@ def test_product_shows_available_stock(api_client):
 @pytest.mark.parametrize("product_id", ["not-a-uuid", str(uuid.uuid4()), "1"])
 def test_unknown_or_malformed_id_is_404_json(api_client, staff_user, product_id):
     client = api_client(staff_user)
-    for response in (client.get(_url(product_id)), client.patch(_url(product_id), {"name": "x"}, format="json"),
-                     client.delete(_url(product_id)),
-                     client.post(_url(product_id, "adjust-stock/"), {"delta": 1, "reason": "x"}, format="json")):
+    for response in (
+        client.get(_url(product_id)),
+        client.patch(_url(product_id), {"name": "x"}, format="json"),
+        client.delete(_url(product_id)),
+        client.post(_url(product_id, "adjust-stock/"), {"delta": 1, "reason": "x"}, format="json"),
+    ):
         assert response.status_code == 404
         assert "detail" in response.json()
 
@@ -57,7 +63,11 @@ def test_staff_create_a_product(api_client, staff_user, bus):
     assert response.status_code == 201, response.json()
     body = response.json()
     assert {k: body[k] for k in ("sku", "name", "price", "active", "on_hand", "reserved", "available")} == {
-        **NEW, "active": True, "reserved": 0, "available": 100}
+        **NEW,
+        "active": True,
+        "reserved": 0,
+        "available": 100,
+    }
     product = Product.objects.get(pk=body["id"])
     assert StockMovement.objects.get(product=product).user == staff_user
     assert len(bus.published("shop.inventory.product_created")) == 1
@@ -85,11 +95,25 @@ def test_duplicate_sku_is_a_409_with_a_message(api_client, staff_user):
     assert "ESP-1KG" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("change", [
-    {"price": "-1"}, {"price": "1.234"}, {"price": "abc"}, {"price": "NaN"}, {"price": "12345678901.00"},
-    {"on_hand": -1}, {"on_hand": 1_000_000_001}, {"on_hand": "many"}, {"sku": ""}, {"sku": "   "},
-    {"sku": "x" * 65}, {"name": ""}, {"sku": None}, {"price": None},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"price": "-1"},
+        {"price": "1.234"},
+        {"price": "abc"},
+        {"price": "NaN"},
+        {"price": "12345678901.00"},
+        {"on_hand": -1},
+        {"on_hand": 1_000_000_001},
+        {"on_hand": "many"},
+        {"sku": ""},
+        {"sku": "   "},
+        {"sku": "x" * 65},
+        {"name": ""},
+        {"sku": None},
+        {"price": None},
+    ],
+)
 def test_bad_product_input_is_400_json(api_client, staff_user, change):
     response = api_client(staff_user).post(_url(), {**NEW, **change}, format="json")
     assert response.status_code == 400
@@ -133,15 +157,25 @@ def test_delete_deactivates_and_revokes_reservations(api_client, staff_user, bus
 
 def test_staff_adjust_stock_with_a_reason(api_client, staff_user):
     product = make_product(on_hand=5)
-    response = api_client(staff_user).post(_url(product, "adjust-stock/"), {"delta": 7, "reason": "delivery"},
-                                           format="json")
+    response = api_client(staff_user).post(
+        _url(product, "adjust-stock/"), {"delta": 7, "reason": "delivery"}, format="json"
+    )
     assert response.status_code == 200
     assert response.json()["on_hand"] == 12
     assert StockMovement.objects.filter(product=product, delta=7, reason="delivery", user=staff_user).exists()
 
 
-@pytest.mark.parametrize("body", [{"delta": 1}, {"delta": 1, "reason": ""}, {"delta": 0, "reason": "x"},
-                                  {"delta": "x", "reason": "x"}, {"reason": "x"}, {"delta": 1.5, "reason": "x"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"delta": 1},
+        {"delta": 1, "reason": ""},
+        {"delta": 0, "reason": "x"},
+        {"delta": "x", "reason": "x"},
+        {"reason": "x"},
+        {"delta": 1.5, "reason": "x"},
+    ],
+)
 def test_adjust_stock_bad_input_is_400(api_client, staff_user, body):
     product = make_product(on_hand=5)
     response = api_client(staff_user).post(_url(product, "adjust-stock/"), body, format="json")
@@ -152,8 +186,9 @@ def test_adjust_stock_bad_input_is_400(api_client, staff_user, body):
 def test_adjust_stock_below_reserved_is_400_with_the_reason(api_client, staff_user):
     product = make_product(sku="BEANS", on_hand=5)
     reserve((product, 3))
-    response = api_client(staff_user).post(_url(product, "adjust-stock/"), {"delta": -4, "reason": "count"},
-                                           format="json")
+    response = api_client(staff_user).post(
+        _url(product, "adjust-stock/"), {"delta": -4, "reason": "count"}, format="json"
+    )
     assert response.status_code == 400
     assert response.json()["detail"] == "Cannot lower stock of BEANS to 1: 3 units are reserved by open orders."
     assert stock_of(product) == (5, 3, 2)

@@ -11,8 +11,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _place(order_id, *lines):
-    publish(OrderPlaced(order_id=str(order_id),
-                        lines=[{"product_id": str(p.pk), "quantity": q} for p, q in lines]))
+    publish(OrderPlaced(order_id=str(order_id), lines=[{"product_id": str(p.pk), "quantity": q} for p, q in lines]))
 
 
 def test_order_placed_reserves_stock_and_answers_stock_reserved(bus):
@@ -97,5 +96,8 @@ def test_handler_names_are_stable_inbox_keys():
     from shop.bus.registry import all_handlers
 
     names = {h.name for h in all_handlers() if h.name.startswith("inventory.")}
-    assert names == {"inventory.handlers.reserve_stock", "inventory.handlers.commit_stock",
-                     "inventory.handlers.give_stock_back"}
+    assert names == {
+        "inventory.handlers.reserve_stock",
+        "inventory.handlers.commit_stock",
+        "inventory.handlers.give_stock_back",
+    }

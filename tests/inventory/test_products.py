@@ -19,15 +19,24 @@ pytestmark = pytest.mark.django_db
 
 
 def test_create_records_initial_stock_and_announces_the_product(bus, staff_user):
-    product = product_create(sku="ESP-1KG", name="Espresso beans 1kg", price=Decimal("24.5"), on_hand=100,
-                             user=staff_user)
+    product = product_create(
+        sku="ESP-1KG", name="Espresso beans 1kg", price=Decimal("24.5"), on_hand=100, user=staff_user
+    )
 
     assert (product.price, product.active, product.revision) == (Decimal("24.50"), True, 1)
     movement = StockMovement.objects.get(product=product)
     assert (movement.delta, movement.kind, movement.user) == (100, StockMovement.Kind.INITIAL, staff_user)
     [event] = bus.published("shop.inventory.product_created")
-    assert event == {**event, "product_id": str(product.pk), "sku": "ESP-1KG", "name": "Espresso beans 1kg",
-                     "price": "24.50", "active": True, "revision": 1, "order_id": None}
+    assert event == {
+        **event,
+        "product_id": str(product.pk),
+        "sku": "ESP-1KG",
+        "name": "Espresso beans 1kg",
+        "price": "24.50",
+        "active": True,
+        "revision": 1,
+        "order_id": None,
+    }
 
 
 def test_create_without_stock_writes_no_ledger_row():
@@ -43,11 +52,22 @@ def test_create_refuses_a_duplicate_sku_with_a_clear_message():
     assert Product.objects.filter(sku="DUP").count() == 1
 
 
-@pytest.mark.parametrize("field, value", [
-    ("price", Decimal("-0.01")), ("price", Decimal("1.001")), ("price", "abc"), ("price", Decimal("NaN")),
-    ("price", Decimal("10000000000")), ("on_hand", -1), ("on_hand", 1.5), ("on_hand", 1_000_000_001),
-    ("sku", ""), ("sku", "x" * 65), ("name", "  "),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("price", Decimal("-0.01")),
+        ("price", Decimal("1.001")),
+        ("price", "abc"),
+        ("price", Decimal("NaN")),
+        ("price", Decimal("10000000000")),
+        ("on_hand", -1),
+        ("on_hand", 1.5),
+        ("on_hand", 1_000_000_001),
+        ("sku", ""),
+        ("sku", "x" * 65),
+        ("name", "  "),
+    ],
+)
 def test_create_refuses_invalid_fields(field, value):
     arguments = {"sku": "OK", "name": "Fine", "price": Decimal("1.00"), "on_hand": 1, field: value}
     with pytest.raises(ServiceError) as raised:
@@ -144,9 +164,10 @@ def test_withdrawn_product_cannot_be_reserved_again():
     product = make_product()
     product_deactivate(product_id=product.pk)
     order_id = uuid.uuid4()
-    assert reservation_create(
-        order_id=str(order_id), lines=[{"product_id": str(product.pk), "quantity": 1}]
-    ).status == Reservation.Status.REJECTED
+    assert (
+        reservation_create(order_id=str(order_id), lines=[{"product_id": str(product.pk), "quantity": 1}]).status
+        == Reservation.Status.REJECTED
+    )
 
 
 @pytest.mark.parametrize("on_hand, reserved", [(5, 6), (-1, 0), (5, -1)])

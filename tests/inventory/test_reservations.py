@@ -35,9 +35,13 @@ def test_reserve_holds_units_without_touching_on_hand(bus):
 def test_reserve_sums_repeated_lines_of_the_same_product():
     beans = make_product(on_hand=10)
     order_id = uuid.uuid4()
-    reservation_create(order_id=str(order_id), lines=[
-        {"product_id": str(beans.pk), "quantity": 2}, {"product_id": str(beans.pk), "quantity": 3},
-    ])
+    reservation_create(
+        order_id=str(order_id),
+        lines=[
+            {"product_id": str(beans.pk), "quantity": 2},
+            {"product_id": str(beans.pk), "quantity": 3},
+        ],
+    )
     assert stock_of(beans) == (10, 5, 5)
     assert Reservation.objects.get(order_id=order_id).lines.get().quantity == 5
 
@@ -55,11 +59,14 @@ def test_reserve_is_all_or_none_when_one_line_is_short(bus):
     assert bus.published("shop.inventory.stock_reserved") == []
 
 
-@pytest.mark.parametrize("line, reason", [
-    ({"product_id": str(uuid.uuid4()), "quantity": 1}, "unknown product"),
-    ({"product_id": "not-a-uuid", "quantity": 1}, "unknown product"),
-    ({"quantity": 1}, "unknown product"),
-])
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        ({"product_id": str(uuid.uuid4()), "quantity": 1}, "unknown product"),
+        ({"product_id": "not-a-uuid", "quantity": 1}, "unknown product"),
+        ({"quantity": 1}, "unknown product"),
+    ],
+)
 def test_reserve_rejects_lines_naming_no_product(bus, line, reason):
     beans = make_product(on_hand=10)
     order_id = uuid.uuid4()
@@ -116,7 +123,8 @@ def test_reserve_twice_for_a_rejected_order_repeats_the_rejection(bus):
     reserve((beans_restocked, 1), order_id=first.order_id)  # different lines: the first outcome holds
 
     assert [e["reason"] for e in bus.published("shop.inventory.stock_rejected", order_id=first.order_id)] == [
-        f"insufficient stock for {beans.sku}"] * 2
+        f"insufficient stock for {beans.sku}"
+    ] * 2
     assert stock_of(beans_restocked) == (100, 0, 100)
 
 

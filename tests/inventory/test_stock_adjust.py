@@ -18,7 +18,9 @@ def test_adjust_changes_on_hand_and_writes_a_ledger_row(staff_user, bus):
     assert stock_of(product) == (12, 0, 12)
     adjustments = StockMovement.objects.filter(kind=StockMovement.Kind.ADJUSTMENT).order_by("id")
     assert [(m.delta, m.reason, m.user) for m in adjustments] == [
-        (5, "delivery", staff_user), (-3, "broken in storage", staff_user)]
+        (5, "delivery", staff_user),
+        (-3, "broken in storage", staff_user),
+    ]
     # Stock is not part of the catalogue payload, so adjusting announces nothing.
     assert bus.published("shop.inventory.product_changed") == []
     assert_stock_consistent()
@@ -56,11 +58,19 @@ def test_adjust_after_a_sale_keeps_the_ledger_equal_to_on_hand():
     assert_stock_consistent()
 
 
-@pytest.mark.parametrize("delta, reason, field", [
-    (5, "", "reason"), (5, "   ", "reason"), (5, None, "reason"),
-    (0, "count", "delta"), (1.5, "count", "delta"), ("3", "count", "delta"), (True, "count", "delta"),
-    (2_000_000_000, "count", "delta"),
-])
+@pytest.mark.parametrize(
+    "delta, reason, field",
+    [
+        (5, "", "reason"),
+        (5, "   ", "reason"),
+        (5, None, "reason"),
+        (0, "count", "delta"),
+        (1.5, "count", "delta"),
+        ("3", "count", "delta"),
+        (True, "count", "delta"),
+        (2_000_000_000, "count", "delta"),
+    ],
+)
 def test_adjust_refuses_bad_input(delta, reason, field):
     product = make_product(on_hand=10)
     with pytest.raises(ServiceError) as raised:

@@ -17,16 +17,23 @@ def catalogue_item(*, price: str = "10.00", sku: str | None = None, active: bool
     """Create a projection row directly (for tests that are not about the projection)."""
     product_id = uuid.uuid4()
     return CatalogueItem.objects.create(
-        product_id=product_id, sku=sku or f"SKU-{product_id.hex[:6]}", name=f"Product {product_id.hex[:6]}",
-        price=Decimal(price), active=active, revision=1,
+        product_id=product_id,
+        sku=sku or f"SKU-{product_id.hex[:6]}",
+        name=f"Product {product_id.hex[:6]}",
+        price=Decimal(price),
+        active=active,
+        revision=1,
     )
 
 
 def product_published(*, price: str = "10.00", sku: str = "SKU-1", revision: int = 1) -> str:
     """Publish product_created as inventory would, deliver it to orders, return the product id."""
     product_id = str(uuid.uuid4())
-    publish(ProductCreated(product_id=product_id, sku=sku, name=f"Product {sku}", price=price,
-                           active=True, revision=revision))
+    publish(
+        ProductCreated(
+            product_id=product_id, sku=sku, name=f"Product {sku}", price=price, active=True, revision=revision
+        )
+    )
     deliver_in_process(only="orders.")
     return product_id
 

@@ -29,9 +29,14 @@ def test_changelist_and_change_page_render(admin_client, customer):
 
 def test_ship_action_moves_only_confirmed_orders_and_reports_the_rest(admin_client, customer, bus):
     confirmed, pending = order_in(S.CONFIRMED, customer=customer), order_in(S.PENDING, customer=customer)
-    response = admin_client.post("/admin/orders/order/", {
-        "action": "ship", "_selected_action": [str(confirmed.pk), str(pending.pk)],
-    }, follow=True)
+    response = admin_client.post(
+        "/admin/orders/order/",
+        {
+            "action": "ship",
+            "_selected_action": [str(confirmed.pk), str(pending.pk)],
+        },
+        follow=True,
+    )
     assert response.status_code == 200
     assert Order.objects.get(pk=confirmed.pk).status == S.SHIPPED
     assert Order.objects.get(pk=pending.pk).status == S.PENDING

@@ -24,8 +24,16 @@ def test_placing_an_order_returns_it_priced_and_pending(customer, api_client):
     data = response.json()
     assert data["status"] == "pending"
     assert (data["subtotal"], data["fee"], data["total"], data["currency"]) == ("49.00", "9.80", "58.80", "USD")
-    assert data["lines"] == [{"product_id": str(item.product_id), "sku": item.sku, "name": item.name,
-                              "unit_price": "24.50", "quantity": 2, "line_total": "49.00"}]
+    assert data["lines"] == [
+        {
+            "product_id": str(item.product_id),
+            "sku": item.sku,
+            "name": item.name,
+            "unit_price": "24.50",
+            "quantity": 2,
+            "line_total": "49.00",
+        }
+    ]
     assert data["created_at"] and data["timeline"][0]["name"] == "order placed"
 
 
@@ -33,8 +41,16 @@ def test_the_answer_to_placing_is_what_a_read_returns(customer, api_client):
     # POST answers from the rows it wrote (no read-back): it must say exactly what GET says.
     first, second = catalogue_item(price="3.10"), catalogue_item(price="0.99")
     client = api_client(customer)
-    placed = client.post(URL, {"lines": [{"product_id": str(second.product_id), "quantity": 3},
-                                         {"product_id": str(first.product_id), "quantity": 1}]}, format="json")
+    placed = client.post(
+        URL,
+        {
+            "lines": [
+                {"product_id": str(second.product_id), "quantity": 3},
+                {"product_id": str(first.product_id), "quantity": 1},
+            ]
+        },
+        format="json",
+    )
     assert placed.status_code == 201, placed.content
     assert len(placed.json()["lines"]) == 2 and len(placed.json()["timeline"]) == 2
     assert placed.json() == client.get(f"{URL}{placed.json()['id']}/").json()
@@ -126,46 +142,53 @@ def test_reusing_a_key_with_another_body_is_422(customer, api_client):
 
 
 def test_an_overlong_idempotency_key_is_400(customer, api_client):
-    response = api_client(customer).post(URL, body(catalogue_item()), format="json",
-                                         HTTP_IDEMPOTENCY_KEY="k" * 256)
+    response = api_client(customer).post(URL, body(catalogue_item()), format="json", HTTP_IDEMPOTENCY_KEY="k" * 256)
     assert response.status_code == 400 and not Order.objects.exists()
 
 
 UNKNOWN = str(uuid.uuid4())
 
 
-@pytest.mark.parametrize(("payload", "fragment"), [
-    ({}, "lines"),
-    ({"lines": []}, "lines"),
-    ({"lines": "all of them"}, "lines"),
-    ({"lines": {"product_id": "x"}}, "lines"),
-    ({"lines": [None]}, "lines"),
-    ({"lines": ["x"]}, "lines"),
-    ({"lines": [{"product_id": "not-a-uuid", "quantity": 1}]}, "lines"),
-    ({"lines": [{"product_id": 7, "quantity": 1}]}, "lines"),
-    ({"lines": [{"product_id": UNKNOWN, "quantity": 1}]}, UNKNOWN),
-    ({"lines": [{"product_id": "ITEM", "quantity": 0}]}, "lines"),
-    ({"lines": [{"product_id": "ITEM", "quantity": -1}]}, "lines"),
-    ({"lines": [{"product_id": "ITEM", "quantity": 10**9}]}, "lines"),
-    ({"lines": [{"product_id": "ITEM", "quantity": 10**100}]}, "lines"),
-    ({"lines": [{"product_id": "ITEM", "quantity": "two"}]}, "lines"),
-    ({"lines": [{"product_id": "ITEM", "quantity": 1.5}]}, "lines"),
-    ({"lines": [{"product_id": "ITEM"}]}, "lines"),
-    ({"lines": [{"product_id": "ITEM", "quantity": 1}, {"product_id": "ITEM", "quantity": 1}]}, "twice"),
-    ({"lines": [{"product_id": "INACTIVE", "quantity": 1}]}, "not available"),
-    ({"lines": [{"product_id": "ITEM", "quantity": 1}], "payment_token": "t" * 10_000}, "payment_token"),
-    ({"lines": [{"product_id": "ITEM", "quantity": 1}], "payment_token": ""}, "payment_token"),
-    ({"lines": [{"product_id": "ITEM", "quantity": 1}], "payment_token": ["tok"]}, "payment_token"),
-    ([1, 2, 3], "non_field_errors"),
-])
+@pytest.mark.parametrize(
+    ("payload", "fragment"),
+    [
+        ({}, "lines"),
+        ({"lines": []}, "lines"),
+        ({"lines": "all of them"}, "lines"),
+        ({"lines": {"product_id": "x"}}, "lines"),
+        ({"lines": [None]}, "lines"),
+        ({"lines": ["x"]}, "lines"),
+        ({"lines": [{"product_id": "not-a-uuid", "quantity": 1}]}, "lines"),
+        ({"lines": [{"product_id": 7, "quantity": 1}]}, "lines"),
+        ({"lines": [{"product_id": UNKNOWN, "quantity": 1}]}, UNKNOWN),
+        ({"lines": [{"product_id": "ITEM", "quantity": 0}]}, "lines"),
+        ({"lines": [{"product_id": "ITEM", "quantity": -1}]}, "lines"),
+        ({"lines": [{"product_id": "ITEM", "quantity": 10**9}]}, "lines"),
+        ({"lines": [{"product_id": "ITEM", "quantity": 10**100}]}, "lines"),
+        ({"lines": [{"product_id": "ITEM", "quantity": "two"}]}, "lines"),
+        ({"lines": [{"product_id": "ITEM", "quantity": 1.5}]}, "lines"),
+        ({"lines": [{"product_id": "ITEM"}]}, "lines"),
+        ({"lines": [{"product_id": "ITEM", "quantity": 1}, {"product_id": "ITEM", "quantity": 1}]}, "twice"),
+        ({"lines": [{"product_id": "INACTIVE", "quantity": 1}]}, "not available"),
+        ({"lines": [{"product_id": "ITEM", "quantity": 1}], "payment_token": "t" * 10_000}, "payment_token"),
+        ({"lines": [{"product_id": "ITEM", "quantity": 1}], "payment_token": ""}, "payment_token"),
+        ({"lines": [{"product_id": "ITEM", "quantity": 1}], "payment_token": ["tok"]}, "payment_token"),
+        ([1, 2, 3], "non_field_errors"),
+    ],
+)
 def test_bad_input_is_a_json_4xx_and_creates_nothing(customer, api_client, payload, fragment):
     item, inactive = catalogue_item(), catalogue_item(active=False)
     ids = {"ITEM": str(item.product_id), "INACTIVE": str(inactive.product_id)}
     if isinstance(payload, dict) and isinstance(payload.get("lines"), list):
-        payload = {**payload, "lines": [
-            {**line, "product_id": ids.get(line.get("product_id"), line.get("product_id"))}
-            if isinstance(line, dict) else line for line in payload["lines"]
-        ]}
+        payload = {
+            **payload,
+            "lines": [
+                {**line, "product_id": ids.get(line.get("product_id"), line.get("product_id"))}
+                if isinstance(line, dict)
+                else line
+                for line in payload["lines"]
+            ],
+        }
     response = api_client(customer).post(URL, payload, format="json")
     assert response.status_code == 400, response.content
     assert fragment in response.content.decode()

@@ -14,9 +14,14 @@ pytestmark = pytest.mark.django_db
 S = Order.Status
 
 
-@pytest.mark.parametrize(("status", "moves_to"), [
-    (S.PENDING, S.CANCELLED), (S.AWAITING_PAYMENT, S.CANCELLED), (S.CONFIRMED, S.REFUNDED),
-])
+@pytest.mark.parametrize(
+    ("status", "moves_to"),
+    [
+        (S.PENDING, S.CANCELLED),
+        (S.AWAITING_PAYMENT, S.CANCELLED),
+        (S.CONFIRMED, S.REFUNDED),
+    ],
+)
 def test_cancel_before_shipping_compensates(customer, bus, status, moves_to):
     order = order_in(status, customer=customer)
     order = order_cancel(order_id=order.pk, user=customer)

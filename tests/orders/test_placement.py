@@ -19,16 +19,19 @@ def line(item, quantity=1) -> dict:
     return {"product_id": str(item.product_id), "quantity": quantity}
 
 
-@pytest.mark.parametrize(("subtotal", "rate", "fee"), [
-    ("0.05", "0.20", "0.01"),     # 0.010 exactly
-    ("0.025", "0.20", "0.01"),    # 0.005 → half up
-    ("0.07", "0.20", "0.01"),     # 0.014 → down
-    ("0.08", "0.20", "0.02"),     # 0.016 → up
-    ("0.05", "0.10", "0.01"),     # 0.005 → half up, not banker's 0.00
-    ("0.35", "0.10", "0.04"),     # 0.035 → 0.04
-    ("0.25", "0.10", "0.03"),     # 0.025 → 0.03 (banker's would give 0.02)
-    ("49.00", "0.20", "9.80"),
-])
+@pytest.mark.parametrize(
+    ("subtotal", "rate", "fee"),
+    [
+        ("0.05", "0.20", "0.01"),  # 0.010 exactly
+        ("0.025", "0.20", "0.01"),  # 0.005 → half up
+        ("0.07", "0.20", "0.01"),  # 0.014 → down
+        ("0.08", "0.20", "0.02"),  # 0.016 → up
+        ("0.05", "0.10", "0.01"),  # 0.005 → half up, not banker's 0.00
+        ("0.35", "0.10", "0.04"),  # 0.035 → 0.04
+        ("0.25", "0.10", "0.03"),  # 0.025 → 0.03 (banker's would give 0.02)
+        ("49.00", "0.20", "9.80"),
+    ],
+)
 def test_fee_rounds_half_up_to_the_cent(settings, subtotal, rate, fee):
     settings.ORDER_FEE_RATE = Decimal(rate)
     assert order_fee(Decimal(subtotal)) == Decimal(fee)
@@ -75,14 +78,17 @@ def test_an_error_after_placement_rolls_back_the_order_and_its_event(customer):
     assert not OutboxEvent.objects.filter(event_type__startswith="shop.orders.").exists()
 
 
-@pytest.mark.parametrize(("lines", "message"), [
-    ([], "lines must be a list of 1 to 50 lines"),
-    ("nope", "lines must be a list"),
-    ([{"product_id": "not-a-uuid", "quantity": 1}], "lines[0].product_id must be a UUID"),
-    ([{"product_id": 12, "quantity": 1}], "lines[0].product_id must be a UUID"),
-    ([{"product_id": str(uuid.uuid4()), "quantity": 1}], "unknown product"),
-    (["line"], "lines[0] must be an object"),
-])
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ([], "lines must be a list of 1 to 50 lines"),
+        ("nope", "lines must be a list"),
+        ([{"product_id": "not-a-uuid", "quantity": 1}], "lines[0].product_id must be a UUID"),
+        ([{"product_id": 12, "quantity": 1}], "lines[0].product_id must be a UUID"),
+        ([{"product_id": str(uuid.uuid4()), "quantity": 1}], "unknown product"),
+        (["line"], "lines[0] must be an object"),
+    ],
+)
 def test_invalid_lines_are_refused_with_the_field_named(customer, lines, message):
     with pytest.raises(ServiceError) as caught:
         order_place(customer=customer, lines=lines)

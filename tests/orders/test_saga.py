@@ -7,11 +7,21 @@ import pytest
 
 from orders.models import Order, OrderEvent
 from shop.bus import publish
-from shop.models import Delivery
 from shop.events import (
-    EventDeadLettered, PaymentCaptured, PaymentDeclined, PaymentRefunded, PaymentVoided, ReservationExpired,
-    ReservationReleased, ReservationRevoked, StockCommitted, StockRejected, StockReserved, StockRestocked,
+    EventDeadLettered,
+    PaymentCaptured,
+    PaymentDeclined,
+    PaymentRefunded,
+    PaymentVoided,
+    ReservationExpired,
+    ReservationReleased,
+    ReservationRevoked,
+    StockCommitted,
+    StockRejected,
+    StockReserved,
+    StockRestocked,
 )
+from shop.models import Delivery
 from tests.orders.factories import order_in, placed_order
 
 pytestmark = pytest.mark.django_db
@@ -31,13 +41,19 @@ def reserved(order):
 
 
 def captured(order):
-    return PaymentCaptured(order_id=str(order.pk), payment_id=str(uuid.uuid4()), amount=str(order.total),
-                           currency=order.currency)
+    return PaymentCaptured(
+        order_id=str(order.pk), payment_id=str(uuid.uuid4()), amount=str(order.total), currency=order.currency
+    )
 
 
 def dead_letter(order, handler="inventory.handlers.on_order_placed"):
-    return EventDeadLettered(order_id=str(order.pk), dead_event_id=str(uuid.uuid4()),
-                             dead_event_type="shop.orders.order_placed.v1", handler=handler, error="boom")
+    return EventDeadLettered(
+        order_id=str(order.pk),
+        dead_event_id=str(uuid.uuid4()),
+        dead_event_type="shop.orders.order_placed.v1",
+        handler=handler,
+        error="boom",
+    )
 
 
 def last_entry(order) -> OrderEvent:
@@ -111,9 +127,14 @@ def test_payment_declined_cancels_and_compensates(customer, bus):
     assert (cancelled["reason"], cancelled["previous_status"]) == ("card declined", "awaiting_payment")
 
 
-@pytest.mark.parametrize(("status", "moves_to"), [
-    (S.AWAITING_PAYMENT, S.CANCELLED), (S.PENDING, S.PENDING), (S.CONFIRMED, S.CONFIRMED),
-])
+@pytest.mark.parametrize(
+    ("status", "moves_to"),
+    [
+        (S.AWAITING_PAYMENT, S.CANCELLED),
+        (S.PENDING, S.PENDING),
+        (S.CONFIRMED, S.CONFIRMED),
+    ],
+)
 def test_reservation_expired_cancels_only_an_order_awaiting_payment(customer, bus, status, moves_to):
     order = order_in(status, customer=customer)
     order = deliver(bus, ReservationExpired(order_id=str(order.pk)))
@@ -121,10 +142,16 @@ def test_reservation_expired_cancels_only_an_order_awaiting_payment(customer, bu
     assert len(bus.published("shop.orders.order_cancelled")) == (1 if moves_to == S.CANCELLED else 0)
 
 
-@pytest.mark.parametrize(("status", "moves_to"), [
-    (S.PENDING, S.CANCELLED), (S.AWAITING_PAYMENT, S.CANCELLED), (S.CONFIRMED, S.REFUNDED),
-    (S.SHIPPED, S.SHIPPED), (S.CANCELLED, S.CANCELLED),
-])
+@pytest.mark.parametrize(
+    ("status", "moves_to"),
+    [
+        (S.PENDING, S.CANCELLED),
+        (S.AWAITING_PAYMENT, S.CANCELLED),
+        (S.CONFIRMED, S.REFUNDED),
+        (S.SHIPPED, S.SHIPPED),
+        (S.CANCELLED, S.CANCELLED),
+    ],
+)
 def test_reservation_revoked_cancels_or_refunds(customer, bus, status, moves_to):
     order = order_in(status, customer=customer)
     order = deliver(bus, ReservationRevoked(order_id=str(order.pk), reason="product withdrawn"))
@@ -136,9 +163,14 @@ def test_reservation_revoked_cancels_or_refunds(customer, bus, status, moves_to)
         assert [(p["reason"], p["previous_status"]) for p in published] == [("product withdrawn", status)]
 
 
-@pytest.mark.parametrize(("status", "moves_to"), [
-    (S.PENDING, S.CANCELLED), (S.AWAITING_PAYMENT, S.CANCELLED), (S.CONFIRMED, S.CONFIRMED),
-])
+@pytest.mark.parametrize(
+    ("status", "moves_to"),
+    [
+        (S.PENDING, S.CANCELLED),
+        (S.AWAITING_PAYMENT, S.CANCELLED),
+        (S.CONFIRMED, S.CONFIRMED),
+    ],
+)
 def test_a_dead_lettered_step_compensates_an_in_flight_order(customer, bus, status, moves_to):
     order = order_in(status, customer=customer)
     order = deliver(bus, dead_letter(order))
@@ -163,8 +195,11 @@ def test_released_and_refunded_are_recorded_on_a_closed_order(customer, bus):
     deliver(bus, ReservationReleased(order_id=str(order.pk), reason="order cancelled"))
     order = deliver(bus, PaymentRefunded(order_id=str(order.pk), amount="12.00"))
     assert order.status == S.REFUNDED
-    names = list(OrderEvent.objects.filter(order=order, kind="event", handler__startswith="orders.")
-                 .values_list("name", flat=True))
+    names = list(
+        OrderEvent.objects.filter(order=order, kind="event", handler__startswith="orders.").values_list(
+            "name", flat=True
+        )
+    )
     assert names == ["shop.inventory.reservation_released.v1", "shop.payments.payment_refunded.v1"]
 
 

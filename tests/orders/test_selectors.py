@@ -23,9 +23,13 @@ def test_the_timeline_is_one_query_in_order(customer, bus, django_assert_num_que
         entries = order_timeline(order_id=order.pk)
         names = [entry.name for entry in entries]
     assert names == [
-        "order placed", "shop.orders.order_placed.v1", "shop.inventory.stock_reserved.v1",
-        "pending → awaiting_payment", "shop.orders.payment_requested.v1",
-        "awaiting_payment → cancelled", "shop.orders.order_cancelled.v1",
+        "order placed",
+        "shop.orders.order_placed.v1",
+        "shop.inventory.stock_reserved.v1",
+        "pending → awaiting_payment",
+        "shop.orders.payment_requested.v1",
+        "awaiting_payment → cancelled",
+        "shop.orders.order_cancelled.v1",
     ]
 
 

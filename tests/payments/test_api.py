@@ -35,8 +35,17 @@ def test_customer_sees_only_own_payments(api_client, customer, payments):
 
 def test_customer_gets_own_payment_with_the_documented_fields(api_client, customer, payments):
     body = api_client(customer).get(f"{URL}{payments['mine'].pk}/").json()
-    assert set(body) == {"id", "order_id", "amount", "currency", "status", "refunded_amount",
-                         "gateway_reference", "created_at", "updated_at"}
+    assert set(body) == {
+        "id",
+        "order_id",
+        "amount",
+        "currency",
+        "status",
+        "refunded_amount",
+        "gateway_reference",
+        "created_at",
+        "updated_at",
+    }
     assert (body["amount"], body["refunded_amount"]) == ("24.50", "0.00")  # money as decimal strings
 
 

@@ -31,11 +31,14 @@ def test_visa_is_captured_with_a_reference(gateway):
     assert result.reference.startswith("ch_")
 
 
-@pytest.mark.parametrize("token, reason", [
-    ("tok_chargeDeclined", "card_declined"),
-    ("tok_insufficientFunds", "insufficient_funds"),
-    ("tok_unknown", "invalid_token"),
-])
+@pytest.mark.parametrize(
+    "token, reason",
+    [
+        ("tok_chargeDeclined", "card_declined"),
+        ("tok_insufficientFunds", "insufficient_funds"),
+        ("tok_unknown", "invalid_token"),
+    ],
+)
 def test_decline_tokens_are_declined_with_their_reason(gateway, token, reason):
     result = charge(gateway, token)
     assert (result.outcome, result.message) == ("declined", reason)
@@ -110,7 +113,10 @@ def test_decline_rate_one_declines_every_visa_charge_and_records_it():
     results = [charge(gateway, "tok_visa", key=f"charge:{n}") for n in range(5)]
     assert {r.outcome for r in results} == {"declined"}
     # Decided once per key: the recorded decline is replayed even at rate 0.
-    assert charge(SimulatedGateway(latency_ms=0, decline_rate=Decimal("0")), "tok_visa", key="charge:0").outcome == "declined"
+    assert (
+        charge(SimulatedGateway(latency_ms=0, decline_rate=Decimal("0")), "tok_visa", key="charge:0").outcome
+        == "declined"
+    )
 
 
 def test_decline_rate_zero_declines_no_visa_charge(gateway):

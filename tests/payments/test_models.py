@@ -8,11 +8,14 @@ from tests.payments.factories import make_payment
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("fields", [
-    {"amount": Decimal("-0.01")},
-    {"refunded_amount": Decimal("-1")},
-    {"amount": Decimal("10.00"), "refunded_amount": Decimal("10.01")},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"amount": Decimal("-0.01")},
+        {"refunded_amount": Decimal("-1")},
+        {"amount": Decimal("10.00"), "refunded_amount": Decimal("10.01")},
+    ],
+)
 def test_check_constraints_refuse_impossible_money(fields):
     with pytest.raises(IntegrityError), transaction.atomic():
         make_payment(**fields)

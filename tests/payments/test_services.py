@@ -9,7 +9,11 @@ from django.utils import timezone
 
 from payments.models import Payment
 from payments.services import (
-    payment_cancel, payment_refund_request, payment_request, payment_settle, payments_resume,
+    payment_cancel,
+    payment_refund_request,
+    payment_request,
+    payment_settle,
+    payments_resume,
 )
 from tests.payments.factories import make_payment
 
@@ -153,8 +157,13 @@ def test_resume_redrives_stale_pending_and_owed_refunds_only(django_capture_on_c
     stale_pending = make_payment()
     owed_refund = make_payment(status=Status.CAPTURED, refund_requested=True)
     fresh_pending = make_payment()
-    for payment in [make_payment(status=Status.CAPTURED), make_payment(status=Status.DECLINED),
-                    make_payment(status=Status.REFUNDED), stale_pending, owed_refund]:
+    for payment in [
+        make_payment(status=Status.CAPTURED),
+        make_payment(status=Status.DECLINED),
+        make_payment(status=Status.REFUNDED),
+        stale_pending,
+        owed_refund,
+    ]:
         age(payment, 60)
     with django_capture_on_commit_callbacks() as callbacks:
         assert payments_resume(older_than_seconds=30) == 2

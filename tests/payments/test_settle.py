@@ -7,8 +7,13 @@ import pytest
 
 from payments.gateway import GatewayError, GatewayTimeout, get_gateway
 from payments.models import Payment, SimulatedGatewayOperation
-from payments.services import _charge  # one settle's charge step, to interleave two settles
-from payments.services import payment_cancel, payment_refund_request, payment_request, payment_settle
+from payments.services import (
+    _charge,  # one settle's charge step, to interleave two settles
+    payment_cancel,
+    payment_refund_request,
+    payment_request,
+    payment_settle,
+)
 from tests.payments.factories import make_payment
 
 pytestmark = pytest.mark.django_db
@@ -24,8 +29,13 @@ def test_visa_is_captured_and_announced_once(bus):
     settled = settle(payment)
     assert settled.status == Status.CAPTURED and settled.gateway_reference.startswith("ch_")
     [event] = bus.published("shop.payments.")
-    assert event == {**event, "order_id": str(payment.order_id), "payment_id": str(payment.pk),
-                     "amount": "24.50", "currency": "USD"}
+    assert event == {
+        **event,
+        "order_id": str(payment.order_id),
+        "payment_id": str(payment.pk),
+        "amount": "24.50",
+        "currency": "USD",
+    }
 
 
 def test_settling_twice_captures_once_with_one_event(bus):
@@ -45,10 +55,14 @@ def test_two_settles_racing_record_one_capture(bus):
     assert len(bus.published("shop.payments.payment_captured")) == 1
 
 
-@pytest.mark.parametrize("token, reason", [
-    ("tok_chargeDeclined", "card_declined"), ("tok_insufficientFunds", "insufficient_funds"),
-    ("tok_bogus", "invalid_token"),
-])
+@pytest.mark.parametrize(
+    "token, reason",
+    [
+        ("tok_chargeDeclined", "card_declined"),
+        ("tok_insufficientFunds", "insufficient_funds"),
+        ("tok_bogus", "invalid_token"),
+    ],
+)
 def test_declined_charge_is_recorded_and_announced(bus, token, reason):
     payment = settle(make_payment(payment_token=token))
     assert (payment.status, payment.decline_reason) == (Status.DECLINED, reason)
@@ -164,8 +178,9 @@ def test_settle_of_a_settled_payment_does_nothing(bus, status):
 @pytest.mark.parametrize("amount", ["24.50", "0.10", "1234567890.99", "0.00"])
 def test_money_round_trips_exactly_as_decimal(bus, amount):
     order_id = uuid.uuid4()
-    payment = payment_request(order_id=order_id, customer_id=1, amount=Decimal(amount),
-                              currency="USD", payment_token="tok_visa")
+    payment = payment_request(
+        order_id=order_id, customer_id=1, amount=Decimal(amount), currency="USD", payment_token="tok_visa"
+    )
     settled = settle(payment)
     assert isinstance(settled.amount, Decimal) and settled.amount == Decimal(amount)
     assert bus.published("shop.payments.payment_captured")[0]["amount"] == amount

@@ -63,10 +63,9 @@ def test_published_event_is_written_to_the_outbox_with_its_payload():
 
 @pytest.mark.django_db
 def test_event_published_in_a_rolled_back_transaction_is_never_written():
-    with pytest.raises(RuntimeError):
-        with transaction.atomic():
-            shipped_event()
-            raise RuntimeError("the service failed after publishing")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        shipped_event()
+        raise RuntimeError("the service failed after publishing")
     assert OutboxEvent.objects.count() == 0
 
 
@@ -176,10 +175,12 @@ def test_relay_does_not_pile_duplicates_onto_a_backlog_but_still_sends_failed_ro
 def test_task_messages_show_the_event_id_not_the_payload_in_logs(monkeypatch):
     # Workers log a task's argsrepr; a payment_requested payload carries the card token.
     sent = []
-    monkeypatch.setattr(current_app.amqp, "send_task_message",
-                        lambda producer, name, message, **options: sent.append(message))
-    event = PaymentRequested(order_id=str(uuid.uuid4()), customer_id=1, amount="10.00", currency="USD",
-                             payment_token="tok_secret_card")
+    monkeypatch.setattr(
+        current_app.amqp, "send_task_message", lambda producer, name, message, **options: sent.append(message)
+    )
+    event = PaymentRequested(
+        order_id=str(uuid.uuid4()), customer_id=1, amount="10.00", currency="USD", payment_token="tok_secret_card"
+    )
     assert send_event(event.type_name(), event.to_dict())
 
     assert sent, "one message per subscribed handler"

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from inventory.models import Product, Reservation, ReservationLine, StockMovement
+from inventory.models import Product, Reservation, StockMovement
 from inventory.services import product_create
 from orders.models import Order, OrderEvent
 from orders.services import order_place
@@ -25,8 +25,9 @@ def results_by_name(**options) -> dict:
 
 def run_order(customer, product, *, quantity=1, token="tok_visa") -> Order:
     """Place an order and run its saga in-process until it stops moving."""
-    order = order_place(customer=customer, lines=[{"product_id": str(product.pk), "quantity": quantity}],
-                        payment_token=token).order
+    order = order_place(
+        customer=customer, lines=[{"product_id": str(product.pk), "quantity": quantity}], payment_token=token
+    ).order
     deliver_in_process()
     for payment in Payment.objects.filter(order_id=order.pk, status="pending"):
         payment_settle(payment_id=payment.pk)
@@ -79,11 +80,14 @@ def test_i1_command_prints_fail_with_the_id_and_exits_1(shop, customer, capsys):
     assert "I1 FAIL" in out and str(stuck.pk) in out
 
 
-@pytest.mark.parametrize("corruption, message", [
-    (lambda p: Product.objects.filter(pk=p.pk).update(on_hand=11), "on_hand ≠ Σ ledger"),
-    (lambda p: StockMovement.objects.create(product=p, delta=-1, kind="adjustment"), "on_hand ≠ Σ ledger"),
-    (lambda p: Product.objects.filter(pk=p.pk).update(reserved=1), "reserved ≠ Σ active"),
-])
+@pytest.mark.parametrize(
+    "corruption, message",
+    [
+        (lambda p: Product.objects.filter(pk=p.pk).update(on_hand=11), "on_hand ≠ Σ ledger"),
+        (lambda p: StockMovement.objects.create(product=p, delta=-1, kind="adjustment"), "on_hand ≠ Σ ledger"),
+        (lambda p: Product.objects.filter(pk=p.pk).update(reserved=1), "reserved ≠ Σ active"),
+    ],
+)
 def test_i2_reports_a_product_whose_counters_disagree(shop, corruption, message):
     product, *_ = shop
     corruption(product)
@@ -113,8 +117,13 @@ def test_i3_reports_a_confirmed_order_nobody_paid(shop):
 def test_i3_reports_a_second_capture_at_the_gateway(shop):
     _, confirmed, _ = shop
     charge = SimulatedGatewayOperation.objects.get(idempotency_key=f"charge:{confirmed.pk}")
-    SimulatedGatewayOperation.objects.create(idempotency_key="charge:again", kind="charge", outcome="captured",
-                                             reference=charge.reference, amount=charge.amount)
+    SimulatedGatewayOperation.objects.create(
+        idempotency_key="charge:again",
+        kind="charge",
+        outcome="captured",
+        reference=charge.reference,
+        amount=charge.amount,
+    )
     assert "captured more than once" in failing("I3")
 
 
@@ -145,8 +154,14 @@ def test_i5_reports_an_outbox_row_no_handler_took(shop):
 def test_i5_reports_a_handler_effect_recorded_twice(shop):
     _, confirmed, _ = shop
     entry = OrderEvent.objects.filter(order=confirmed).exclude(handler="").first()
-    OrderEvent.objects.create(order=confirmed, kind=entry.kind, name=entry.name, event_id=entry.event_id,
-                              handler=entry.handler, at=timezone.now())
+    OrderEvent.objects.create(
+        order=confirmed,
+        kind=entry.kind,
+        name=entry.name,
+        event_id=entry.event_id,
+        handler=entry.handler,
+        at=timezone.now(),
+    )
     assert str(entry.event_id) in failing("I5")
 
 

@@ -10,9 +10,18 @@ from django.conf import settings
 
 def test_schema_generates_without_warnings_and_validates(tmp_path):
     result = subprocess.run(
-        [sys.executable, "manage.py", "spectacular", "--validate", "--fail-on-warn",
-         "--file", str(tmp_path / "schema.yml")],
-        cwd=settings.BASE_DIR, capture_output=True, text=True,
+        [
+            sys.executable,
+            "manage.py",
+            "spectacular",
+            "--validate",
+            "--fail-on-warn",
+            "--file",
+            str(tmp_path / "schema.yml"),
+        ],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     schema = (tmp_path / "schema.yml").read_text()

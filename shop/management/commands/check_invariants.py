@@ -10,23 +10,35 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--quiet-seconds", type=int, default=None,
+            "--quiet-seconds",
+            type=int,
+            default=None,
             help="I1: an order in pending/awaiting_payment untouched this long counts as stuck "
-                 f"(default: reservation TTL or watchdog budget + one deadline = {default_quiet_seconds()}s)",
+            f"(default: reservation TTL or watchdog budget + one deadline = {default_quiet_seconds()}s)",
         )
         parser.add_argument(
-            "--outbox-seconds", type=int, default=None,
+            "--outbox-seconds",
+            type=int,
+            default=None,
             help="I5: only outbox rows older than this must be fully delivered (default: 2 × resend delay)",
         )
-        parser.add_argument("--allow-dead-letters", action="store_true",
-                            help="I5: report dead letters as warnings instead of failures")
-        parser.add_argument("--only", action="append", choices=["I1", "I2", "I3", "I4", "I5"], default=[],
-                            help="check only this invariant (repeatable)")
+        parser.add_argument(
+            "--allow-dead-letters", action="store_true", help="I5: report dead letters as warnings instead of failures"
+        )
+        parser.add_argument(
+            "--only",
+            action="append",
+            choices=["I1", "I2", "I3", "I4", "I5"],
+            default=[],
+            help="check only this invariant (repeatable)",
+        )
 
     def handle(self, *args, **options):
         results = check_invariants(
-            quiet_seconds=options["quiet_seconds"], outbox_seconds=options["outbox_seconds"],
-            allow_dead_letters=options["allow_dead_letters"], only=options["only"],
+            quiet_seconds=options["quiet_seconds"],
+            outbox_seconds=options["outbox_seconds"],
+            allow_dead_letters=options["allow_dead_letters"],
+            only=options["only"],
         )
         for result in results:
             style = self.style.SUCCESS if result.passed else self.style.ERROR

