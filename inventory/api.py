@@ -22,12 +22,16 @@ class IsStaffOrReadOnly(permissions.BasePermission):
 
 
 class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Products; staff also see inactive ones. DELETE deactivates (orders keep referring to it)."""
+    """Products; staff also see withdrawn ones.
+
+    A product is withdrawn (POST withdraw/), never deleted: orders, the ledger and the
+    timeline keep referring to it, and staff still read it, with `active: false`.
+    """
 
     serializer_class = ProductSerializer
     permission_classes = [IsStaffOrReadOnly]
     filterset_fields = {"active": ["exact"], "sku": ["exact", "icontains"]}
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
         return selectors.product_list(include_inactive=self.request.user.is_staff)
@@ -49,11 +53,18 @@ class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         product = services.product_update(product_id=product.pk, **data, user=request.user)
         return Response(ProductSerializer(product).data)
 
-    @extend_schema(request=None, responses={204: None})
-    def destroy(self, request, pk=None):
-        product = self.get_object()
-        services.product_deactivate(product_id=product.pk, user=request.user)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    @extend_schema(
+        summary="Withdraw a product from sale (staff)",
+        description="Customers no longer see it; reservations holding it are revoked and their orders "
+        "cancelled or refunded. Staff still read it, with `active: false`; PATCH `active: true` offers it again.",
+        request=None,
+        responses=ProductSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        product = services.product_deactivate(product_id=self.get_object().pk, user=request.user)
+        # Read back: withdrawing released reservations, so the stock figures changed.
+        return Response(ProductSerializer(selectors.product_get(product_id=product.pk, include_inactive=True)).data)
 
     @extend_schema(request=StockAdjustSerializer, responses=ProductSerializer)
     @action(detail=True, methods=["post"], url_path="adjust-stock")

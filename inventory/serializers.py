@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from shop.api import StrictCharField
+
 from .models import Product
 from .services.products import MAX_STOCK
 
@@ -28,14 +30,14 @@ class ProductSerializer(serializers.ModelSerializer):
 
 
 class ProductCreateSerializer(serializers.Serializer):
-    sku = serializers.CharField(max_length=64)
-    name = serializers.CharField(max_length=200)
+    sku = StrictCharField(max_length=64)
+    name = StrictCharField(max_length=200)
     price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
     on_hand = serializers.IntegerField(min_value=0, max_value=MAX_STOCK)
 
 
 class ProductUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, required=False)
+    name = StrictCharField(max_length=200, required=False)
     price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
     active = serializers.BooleanField(required=False)
 
@@ -54,4 +56,4 @@ class ProductUpdateSerializer(serializers.Serializer):
 
 class StockAdjustSerializer(serializers.Serializer):
     delta = serializers.IntegerField(min_value=-MAX_STOCK, max_value=MAX_STOCK)
-    reason = serializers.CharField(max_length=500)
+    reason = StrictCharField(max_length=500)

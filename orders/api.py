@@ -1,5 +1,7 @@
 """The orders API: place, list, read, cancel, ship and deliver orders."""
 
+import logging
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -10,10 +12,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
+from shop.log_context import log_context_bind
+
 from . import selectors, services
 from .filters import OrderFilter
 from .models import Order
 from .serializers import OrderCreateSerializer, OrderDetailSerializer, OrderSerializer
+
+logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -37,6 +43,10 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     filterset_class = OrderFilter
 
     throttle_scope = "orders"  # THROTTLE_ORDERS, applied to placing orders only
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        log_context_bind(order_id=kwargs.get("pk"))  # every log line of this request names the order
+        super().initial(request, *args, **kwargs)
 
     def get_throttles(self):
         throttles = super().get_throttles()
@@ -67,6 +77,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             idempotency_key=self._idempotency_key(request),
             fingerprint=services.request_fingerprint(request.data),
         )
+        log_context_bind(order_id=placement.order.pk)
+        logger.info("order %s", "replayed (same Idempotency-Key)" if placement.replayed else "placed")
         if not placement.replayed:  # the order as just written: lines and timeline are on it
             return Response(OrderDetailSerializer(placement.order).data, status=status.HTTP_201_CREATED)
         # A replay answers with the order as it is now, read the same way as on GET.

@@ -3,6 +3,8 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from shop.api import StrictCharField
+
 from .models import Order, OrderEvent, OrderLine
 from .services.placement import MAX_TOKEN_LENGTH
 
@@ -20,7 +22,7 @@ class OrderLineInputSerializer(serializers.Serializer):
 
 class OrderCreateSerializer(serializers.Serializer):
     lines = OrderLineInputSerializer(many=True, allow_empty=False)
-    payment_token = serializers.CharField(max_length=MAX_TOKEN_LENGTH, required=False, default="tok_visa")
+    payment_token = StrictCharField(max_length=MAX_TOKEN_LENGTH, required=False, default="tok_visa")
 
     def validate_lines(self, lines: list[dict]) -> list[dict]:
         if len(lines) > settings.ORDER_MAX_LINES:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from shop.bus import publish
 from shop.events import PaymentCaptured, PaymentDeclined, PaymentRefunded, PaymentVoided
 from shop.faults import crash_point
+from shop.log_context import log_context
 
 from . import selectors
 from .gateway import GatewayError, GatewayResult, GatewayTimeout, PaymentGateway, get_gateway
@@ -118,15 +119,16 @@ def payment_settle(*, payment_id: uuid.UUID | str) -> Payment:
     gateway = get_gateway()
     payment = Payment.objects.get(pk=payment_id)
     _release_db_connection()
-    try:
-        if payment.status == Status.PENDING:
-            payment = (_void if payment.cancel_requested else _charge)(payment, gateway)
-        if payment.status == Status.CAPTURED and payment.refund_requested:
-            payment = _refund(payment, gateway)
-    except (GatewayTimeout, GatewayError):
-        # Still owed and being retried: keep payments_resume from piling on meanwhile.
-        Payment.objects.filter(pk=payment.pk).update(updated_at=timezone.now())
-        raise
+    with log_context(order_id=payment.order_id):
+        try:
+            if payment.status == Status.PENDING:
+                payment = (_void if payment.cancel_requested else _charge)(payment, gateway)
+            if payment.status == Status.CAPTURED and payment.refund_requested:
+                payment = _refund(payment, gateway)
+        except (GatewayTimeout, GatewayError):
+            # Still owed and being retried: keep payments_resume from piling on meanwhile.
+            Payment.objects.filter(pk=payment.pk).update(updated_at=timezone.now())
+            raise
     return payment
 
 

@@ -1,8 +1,8 @@
-"""API plumbing shared by every context: one error format for every 4xx."""
+"""API plumbing shared by every context: one error format for every 4xx, strict fields."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import OperationalError
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -27,6 +27,21 @@ def exception_handler(exc, context):
             headers={"Retry-After": "5"},
         )
     return drf_exception_handler(exc, context)
+
+
+class StrictCharField(serializers.CharField):
+    """A string field that takes a string only: 123 is refused, not read as "123".
+
+    DRF's CharField turns numbers into strings; the schema says `type: string`, and a
+    client sending a number has a bug it should hear about.
+    """
+
+    default_error_messages = {"not_a_string": "Not a valid string."}
+
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
 
 
 class ThrottledObtainAuthToken(ObtainAuthToken):

@@ -9,6 +9,7 @@ ALLOWED_HOSTS and DATABASE_URL; `manage.py check --deploy` is then clean.
 import os
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 
@@ -63,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "shop.log_context.LogContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -120,12 +122,29 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABAS
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: Celery broker and cache -------------------------------------------------
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")  # the Celery broker
+
+
+def redis_url_with_db(url: str, db: int) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{db}"))
+
+
+def neighbour_redis_db(url: str) -> int:
+    """The database next to the URL's (0 ↔ 1, 14 ↔ 15): another key space on the same server."""
+    db = int(urlsplit(url).path.lstrip("/") or 0)
+    return db ^ 1
+
+
+# The cache lives in a Redis database of its own: django-redis' cache.clear() is FLUSHDB,
+# which on the broker's database would wipe the queues and the unacked messages.
+CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL") or redis_url_with_db(REDIS_URL, neighbour_redis_db(REDIS_URL))
+if urlsplit(CACHE_REDIS_URL)[:3] == urlsplit(REDIS_URL)[:3]:
+    raise RuntimeError("CACHE_REDIS_URL must not be the broker's Redis database (REDIS_URL)")
 # https://github.com/jazzband/django-redis#configure-as-cache-backend
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_REDIS_URL,
         # The cache only holds throttle counters and dashboards: Redis being down
         # must not turn into a 500 on a page that does not need it.
         "OPTIONS": {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
@@ -145,6 +164,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True  # a killed child requeues its message
 # hoarding them; more fills the gap between a task's ack and the next fetch for short tasks.
 CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_WORKER_PREFETCH_MULTIPLIER", 1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# When the broker connection drops, a running task cannot be acked any more: Celery cancels
+# it, and the message comes back from Redis's unacked hash (the inbox drops repeats) instead
+# of finishing into an ack that goes nowhere.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Unacked messages of a dead worker come back after the visibility timeout;
 # every time limit stays below it so a slow task is never run twice meanwhile.
 CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 600)
@@ -203,6 +226,10 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "shop.api.exception_handler",
+    # Proxies in front of the app that append to X-Forwarded-For. 0 keys a client on the
+    # connection's address: trusting the raw header would let a client pick its own key
+    # and walk around every rate limit.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
     "COERCE_DECIMAL_TO_STRING": True,
     # https://www.django-rest-framework.org/api-guide/throttling/ — counters live in the
     # Redis cache (shared by every web process). Placing orders and logging in are
@@ -268,32 +295,43 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# --- Logs -------------------------------------------------------------------------------------
+# JSON lines in production (one object a line, for a log pipeline), plain text for people.
+# Every line carries the order, event and handler it is about where known (shop.log_context:
+# set by the bus's delivery and the API views), so one order's story can be filtered across
+# web processes, workers and relay re-sends.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"log_context": {"()": "shop.log_context.LogContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s%(context)s"},
+        # https://nhairs.github.io/python-json-logger/
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(order_id)s %(event_id)s %(handler)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["log_context"]},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
 # --- Periodic tasks (Celery beat) ---------------------------------------------------------
 # Each context owns its task; beat only names them, so shop/ imports no context.
+# Every run expires when the next one is due: during a worker outage beat keeps sending,
+# and stale runs would otherwise pile up in the queue (and count as a backlog).
+PERIODIC_TASKS = {
+    "outbox-relay": ("shop.bus.tasks.outbox_relay", OUTBOX_RELAY_INTERVAL_SECONDS),
+    "reservations-expire": ("inventory.tasks.reservations_expire_task", RESERVATION_EXPIRY_INTERVAL_SECONDS),
+    "saga-watchdog": ("orders.tasks.saga_watchdog_task", SAGA_WATCHDOG_INTERVAL_SECONDS),
+    "payments-resume": ("payments.tasks.payments_resume_task", PAYMENT_RESUME_AFTER_SECONDS),
+}
 CELERY_BEAT_SCHEDULE = {
-    "outbox-relay": {
-        "task": "shop.bus.tasks.outbox_relay",
-        "schedule": OUTBOX_RELAY_INTERVAL_SECONDS,
-    },
-    "reservations-expire": {
-        "task": "inventory.tasks.reservations_expire_task",
-        "schedule": RESERVATION_EXPIRY_INTERVAL_SECONDS,
-    },
-    "saga-watchdog": {
-        "task": "orders.tasks.saga_watchdog_task",
-        "schedule": SAGA_WATCHDOG_INTERVAL_SECONDS,
-    },
-    "payments-resume": {
-        "task": "payments.tasks.payments_resume_task",
-        "schedule": PAYMENT_RESUME_AFTER_SECONDS,
-    },
+    name: {"task": task, "schedule": interval, "options": {"expires": interval}}
+    for name, (task, interval) in PERIODIC_TASKS.items()
 }

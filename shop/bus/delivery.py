@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from shop.events import EVENT_TYPES, EventDeadLettered
 from shop.faults import crash_point
+from shop.log_context import log_context
 from shop.models import Delivery, OutboxEvent
 
 from .publishing import publish, send_event
@@ -45,6 +46,16 @@ class Outcome:
 
 def delivery_run(*, event_type: str, payload: dict, handler_name: str) -> Outcome:
     """Run the handler for the event unless it already ran; say whether to retry."""
+    with log_context(order_id=payload.get("order_id"), event_id=payload["event_id"], handler=handler_name):
+        outcome = _deliver(event_type, payload, handler_name)
+        if outcome.retry_in is not None:
+            logger.info("%s: will retry in %s s", event_type, outcome.retry_in)
+        else:
+            logger.info("%s: %s", event_type, "done" if outcome.done else "not done")
+        return outcome
+
+
+def _deliver(event_type: str, payload: dict, handler_name: str) -> Outcome:
     handler = handler_named(handler_name)
     if handler is None:  # e.g. a message from an older deploy: keep it visible, don't crash
         logger.error("no handler %s for %s", handler_name, event_type)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from shop.events import EVENT_BY_SIGNAL, Event
 from shop.faults import crash_point
+from shop.log_context import log_context
 from shop.models import OutboxEvent
 
 from .registry import handlers_for
@@ -50,6 +51,11 @@ def connect_outbox_writer() -> None:
 def send_event(event_type: str, payload: dict, handler_names: list[str] | None = None) -> bool:
     """Enqueue one delivery task per handler; on broker failure leave it to the relay."""
     handlers = [h for h in handlers_for(event_type) if handler_names is None or h.name in handler_names]
+    with log_context(order_id=payload.get("order_id"), event_id=payload["event_id"]):
+        return _enqueue(event_type, payload, handlers)
+
+
+def _enqueue(event_type: str, payload: dict, handlers: list) -> bool:
     try:
         with current_app.producer_or_acquire() as producer:
             for handler in handlers:

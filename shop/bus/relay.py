@@ -8,6 +8,7 @@ messages are queued, which means the workers are behind rather than messages
 lost. Inbox rows make any extra copy harmless. Finished rows are marked complete.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,12 +18,15 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from shop.log_context import log_context
 from shop.models import Delivery, OutboxEvent
 
 from .publishing import send_event
 from .registry import all_handlers, handlers_for
 
 BATCH_SIZE = 500
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,9 @@ def outbox_relay(*, batch_size: int = BATCH_SIZE) -> RelayReport:
             sent_at=now, send_count=F("send_count") + 1
         )
     for row, missing in resend:
-        send_event(row.event_type, row.payload, missing)
+        with log_context(order_id=row.payload.get("order_id"), event_id=row.id):
+            logger.info("relay re-sends %s to %s", row.event_type, ", ".join(missing))
+            send_event(row.event_type, row.payload, missing)
     return RelayReport(completed=len(completed), resent=len(resend))
 
 

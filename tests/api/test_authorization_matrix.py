@@ -29,7 +29,8 @@ MATRIX = [
         {"delta": 1, "reason": "count"},
         {ANON: 403, OWNER: 403, OTHER: 403, STAFF: 200},
     ),
-    ("delete", "/api/products/{product}/", None, {ANON: 403, OWNER: 403, OTHER: 403, STAFF: 204}),
+    ("post", "/api/products/{product}/withdraw/", None, {ANON: 403, OWNER: 403, OTHER: 403, STAFF: 200}),
+    ("delete", "/api/products/{product}/", None, {ANON: 403, OWNER: 403, OTHER: 403, STAFF: 405}),
     ("get", "/api/orders/", None, {ANON: 403, OWNER: 200, OTHER: 200, STAFF: 200}),
     ("get", "/api/orders/{order}/", None, {ANON: 403, OWNER: 200, OTHER: 404, STAFF: 200}),
     (

@@ -37,3 +37,23 @@ def test_login_attempts_are_throttled(db, low_rates, customer, client):
     assert codes == [400, 400, 429]
     response = client.post("/api/auth/token/", {"username": "alice", "password": "alice-pass-123"})
     assert response.status_code == 429 and "Retry-After" in response
+
+
+def wrong_password_from(client, forwarded_for: str) -> int:
+    return client.post(
+        "/api/auth/token/", {"username": "alice", "password": "guess"}, HTTP_X_FORWARDED_FOR=forwarded_for
+    ).status_code
+
+
+def test_a_forged_x_forwarded_for_does_not_escape_the_login_limit(db, low_rates, customer, client):
+    # No proxy in front (NUM_PROXIES=0): the client is its connection's address, whatever it claims.
+    codes = [wrong_password_from(client, f"203.0.113.{attempt}") for attempt in range(8)]
+    assert codes == [400, 400] + [429] * 6
+
+
+def test_behind_a_proxy_the_client_is_the_address_the_proxy_appended(db, low_rates, customer, client, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    # The forged first entry changes; the one the proxy appended (the real client) does not.
+    codes = [wrong_password_from(client, f"203.0.113.{attempt}, 198.51.100.7") for attempt in range(4)]
+    assert codes == [400, 400, 429, 429]
+    assert wrong_password_from(client, "203.0.113.1, 198.51.100.8") == 400  # another client has its own budget

@@ -51,7 +51,7 @@ def test_unknown_or_malformed_id_is_404_json(api_client, staff_user, product_id)
     for response in (
         client.get(_url(product_id)),
         client.patch(_url(product_id), {"name": "x"}, format="json"),
-        client.delete(_url(product_id)),
+        client.post(_url(product_id, "withdraw/")),
         client.post(_url(product_id, "adjust-stock/"), {"delta": 1, "reason": "x"}, format="json"),
     ):
         assert response.status_code == 404
@@ -80,7 +80,7 @@ def test_only_staff_may_write(api_client, customer, who):
     responses = [
         client.post(_url(), NEW, format="json"),
         client.patch(_url(product), {"name": "x"}, format="json"),
-        client.delete(_url(product)),
+        client.post(_url(product, "withdraw/")),
         client.post(_url(product, "adjust-stock/"), {"delta": 1, "reason": "x"}, format="json"),
     ]
     assert {r.status_code for r in responses} <= {401, 403}
@@ -142,17 +142,33 @@ def test_patch_of_on_hand_is_refused_and_points_to_adjust_stock(api_client, staf
     assert stock_of(product) == (5, 0, 5)
 
 
-def test_delete_deactivates_and_revokes_reservations(api_client, staff_user, bus):
+def test_withdraw_deactivates_and_revokes_reservations(api_client, staff_user, customer, bus):
     product = make_product()
     reservation = reserve((product, 2))
-    response = api_client(staff_user).delete(_url(product))
+    response = api_client(staff_user).post(_url(product, "withdraw/"))
 
-    assert response.status_code == 204
-    product.refresh_from_db()
-    assert product.active is False
+    assert response.status_code == 200
+    assert (response.json()["active"], response.json()["reserved"], response.json()["available"]) == (False, 0, 10)
     assert stock_of(product) == (10, 0, 10)
     assert bus.published("shop.inventory.reservation_revoked")[0]["order_id"] == str(reservation.order_id)
     assert api_client(staff_user).get(_url(product)).json()["active"] is False
+    assert api_client(customer).get(_url(product)).status_code == 404  # off sale: customers don't see it
+
+
+def test_a_product_cannot_be_deleted_only_withdrawn(api_client, staff_user):
+    product = make_product()
+    response = api_client(staff_user).delete(_url(product))
+    assert response.status_code == 405
+    product.refresh_from_db()
+    assert product.active is True
+
+
+@pytest.mark.parametrize("field", ["sku", "name"])
+def test_a_number_where_the_schema_says_string_is_400(api_client, staff_user, field):
+    response = api_client(staff_user).post(_url(), {**NEW, field: 123}, format="json")
+    assert response.status_code == 400
+    assert response.json()[field] == ["Not a valid string."]
+    assert not Product.objects.exists()
 
 
 def test_staff_adjust_stock_with_a_reason(api_client, staff_user):

@@ -173,6 +173,8 @@ UNKNOWN = str(uuid.uuid4())
         ({"lines": [{"product_id": "ITEM", "quantity": 1}], "payment_token": "t" * 10_000}, "payment_token"),
         ({"lines": [{"product_id": "ITEM", "quantity": 1}], "payment_token": ""}, "payment_token"),
         ({"lines": [{"product_id": "ITEM", "quantity": 1}], "payment_token": ["tok"]}, "payment_token"),
+        # The schema says string: a number is refused, not turned into "123".
+        ({"lines": [{"product_id": "ITEM", "quantity": 1}], "payment_token": 123}, "Not a valid string"),
         ([1, 2, 3], "non_field_errors"),
     ],
 )
