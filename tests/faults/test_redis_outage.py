@@ -15,6 +15,7 @@ from django.conf import settings as django_settings
 
 from orders.models import Order
 from shop.models import OutboxEvent
+from shop.settings import neighbour_redis_db, redis_url_with_db
 from tests.faults.conftest import place, status_becomes
 from tests.faults.redis_server import RedisServer, point_celery_at
 from tests.flows.conftest import Worker, wait_for
@@ -32,7 +33,8 @@ def own_redis(request, settings, tmp_path, transactional_db):
     server = RedisServer(tmp_path / "redis", persistent=persistent).start()
     original = django_settings.CELERY_BROKER_URL
     settings.REDIS_URL = server.url  # the Worker subprocess's TEST_REDIS_URL
-    settings.CACHES = {"default": {**django_settings.CACHES["default"], "LOCATION": server.url}}
+    cache_url = redis_url_with_db(server.url, neighbour_redis_db(server.url))  # as the settings derive it
+    settings.CACHES = {"default": {**django_settings.CACHES["default"], "LOCATION": cache_url}}
     point_celery_at(server.url)
     try:
         yield server
