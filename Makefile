@@ -1,5 +1,5 @@
 # Two commands a newcomer needs:  make run   and   make test   (see README.md).
-# Both create the virtualenv and install requirements.txt on first use.
+# Both create the virtualenv and install what they need from the lock files on first use.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -8,13 +8,38 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: install browser run test test-race-sqlite lint migrate demo clean
 
-$(VENV)/.installed: requirements.txt
+# Dependencies: one hashed lock per group (pip checks every hash), compiled by `make lock`
+# from requirements/*.in, which say what each package is for. A stamp per group:
+#   runtime  requirements.txt        web, workers, beat
+#   dev      requirements/dev.txt    make run, make lint, make lock
+#   test     requirements/test.txt   the suite
+#   bench    requirements/bench.txt  make bench, make soak
+$(VENV)/.installed-runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-install: $(VENV)/.installed
+$(VENV)/.installed-dev: requirements/dev.txt $(VENV)/.installed-runtime
+$(VENV)/.installed-test: requirements/test.txt $(VENV)/.installed-dev
+$(VENV)/.installed-bench: requirements/bench.txt $(VENV)/.installed-dev
+$(VENV)/.installed-dev $(VENV)/.installed-test $(VENV)/.installed-bench:
+	$(BIN)/python -m pip install --quiet -r $<
+	touch $@
+
+## install: a developer's virtualenv: runtime, dev and test (the bench's group comes with make bench)
+install: $(VENV)/.installed-test
+
+## lock: recompile every lock file from requirements/*.in, keeping the pinned versions
+## where the .in files allow them (UPGRADE=1: move everything to the newest allowed)
+.PHONY: lock
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --strip-extras \
+	--allow-unsafe --no-emit-index-url --no-emit-find-links $(if $(UPGRADE),--upgrade,)
+lock: $(VENV)/.installed-dev
+	$(PIP_COMPILE) --output-file requirements.txt requirements/base.in
+	$(PIP_COMPILE) --output-file requirements/dev.txt requirements/dev.in
+	$(PIP_COMPILE) --output-file requirements/test.txt requirements/test.in
+	$(PIP_COMPILE) --output-file requirements/bench.txt requirements/bench.in
 
 ## browser: Debian's chromium for the browser tests (they skip, saying why, when none can be had)
 browser:
@@ -23,7 +48,7 @@ browser:
 	  || echo "No chromium and no way to install it here: the browser tests will be skipped."
 
 ## run: set up, migrate, load demo data and start web + workers + beat (SQLite by default)
-run: install
+run: $(VENV)/.installed-dev
 	$(BIN)/python manage.py ensure_redis
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
@@ -31,7 +56,7 @@ run: install
 	$(BIN)/honcho start -f Procfile
 
 ## test: set up and run the whole suite (PostgreSQL when DATABASE_URL says so, else SQLite)
-test: install lint browser
+test: $(VENV)/.installed-test lint browser
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py ensure_redis
 	$(BIN)/pytest -m "not own_broker" $(PYTEST_ARGS)
 	@# These stop and restart a Redis of their own and repoint this process's Celery at
@@ -54,11 +79,11 @@ clean:
 ## bench: start a private stack (PostgreSQL db shop_bench, Redis db 14, gunicorn :8099, workers, beat),
 ## run the load scenarios, write docs/benchmarks.md and docs/bench/saga.png (QUICK=1: under 2 minutes)
 .PHONY: bench
-bench: install
+bench: $(VENV)/.installed-bench
 	$(BIN)/python -m shop.bench $(if $(QUICK),--quick,)
 
 ## soak: a private stack (PostgreSQL db shop_soak, its own Redis, gunicorn, workers, beat) under mixed load
 ## with workers SIGKILLed every 20–40 s, Redis and beat restarted once; then the invariants (MINUTES=10)
 .PHONY: soak
-soak: install
+soak: $(VENV)/.installed-bench
 	$(BIN)/python -m shop.soak --minutes $(or $(MINUTES),10)
