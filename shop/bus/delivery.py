@@ -15,6 +15,7 @@ import logging
 import traceback
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -43,7 +44,7 @@ class Outcome:
 # the flag changes nothing. Savepoints stay where an error is caught and work goes on.
 
 
-def delivery_run(*, event_type: str, payload: dict, handler_name: str) -> Outcome:
+def delivery_run(*, event_type: str, payload: dict[str, Any], handler_name: str) -> Outcome:
     """Run the handler for the event unless it already ran; say whether to retry."""
     handler = handler_named(handler_name)
     if handler is None:  # e.g. a message from an older deploy: keep it visible, don't crash
