@@ -33,7 +33,7 @@ def _closed_redis_channel_raises_a_connection_error() -> None:
             raise redis.ConnectionError("this Redis channel is closed: its broker connection was lost")
         return connparams(self, asynchronous=asynchronous)
 
-    Channel._connparams = _connparams
+    Channel._connparams = _connparams  # type: ignore[method-assign]  # the patch itself
 
 
 _closed_redis_channel_raises_a_connection_error()
