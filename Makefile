@@ -69,6 +69,9 @@ test-race-sqlite: install
 	env -u DATABASE_URL $(BIN)/pytest -m race $(PYTEST_ARGS)
 
 lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DEBUG=1 $(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python manage.py check

@@ -1,5 +1,7 @@
 """Staff pages for products, reservations and the stock ledger; every write goes through a service."""
 
+from typing import Any, cast
+
 from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
@@ -39,7 +41,7 @@ class ProductChangeForm(forms.ModelForm):
         fields = ["name", "price", "active"]
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = cast(dict[str, Any], super().clean())  # ModelForm.clean returns cleaned_data, never None
         delta = cleaned.get("adjust_by")
         if delta:
             if not (cleaned.get("adjust_reason") or "").strip():
@@ -181,7 +183,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class ReservationLineInline(admin.TabularInline):
     model = ReservationLine
     fields = ["product", "quantity"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # the stubs type the two as different lists
     extra = 0
     can_delete = False
 

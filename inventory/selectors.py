@@ -1,5 +1,7 @@
 """Reads of the inventory context."""
 
+from typing import TYPE_CHECKING
+
 from django.db.models import F, Q, QuerySet, Sum
 
 from shop.errors import NotFound
@@ -7,8 +9,16 @@ from shop.errors import NotFound
 from .models import Product, Reservation, ReservationLine, StockMovement
 from .services._common import parse_uuid
 
+if TYPE_CHECKING:
+    from typing import TypedDict
 
-def product_list(*, include_inactive: bool = False) -> QuerySet[Product]:
+    from django_stubs_ext import WithAnnotations
+
+    class _Available(TypedDict):
+        available_units: int
+
+
+def product_list(*, include_inactive: bool = False) -> "QuerySet[WithAnnotations[Product, _Available]]":
     """Return products (active ones only unless asked), with `available` as a column too."""
     products = Product.objects.annotate(available_units=F("on_hand") - F("reserved")).order_by("sku")
     return products if include_inactive else products.filter(active=True)

@@ -24,14 +24,14 @@ class ReadOnlyInline(admin.TabularInline):
 class OrderLineInline(ReadOnlyInline):
     model = OrderLine
     fields = ["product_id", "sku", "name", "unit_price", "quantity", "line_total"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # the stubs type the two as different lists
 
 
 class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
     verbose_name_plural = "timeline"
     fields = ["at", "kind", "name", "handler", "detail", "event_id"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # the stubs type the two as different lists
     ordering = ["at", "id"]
 
 

@@ -1,7 +1,9 @@
 """The orders API: place, list, read, cancel, ship and deliver orders."""
 
 import logging
+from typing import cast
 
+from django.contrib.auth.models import User
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -34,6 +36,12 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 )
 
 
+def _user(request: Request) -> User:
+    # Every action here needs IsAuthenticated (the default permission; ship and deliver
+    # IsAdminUser), which runs before the action: request.user is never AnonymousUser.
+    return cast(User, request.user)
+
+
 @extend_schema_view(
     list=extend_schema(summary="List orders (customers: their own; staff: all)"),
     retrieve=extend_schema(summary="An order with its timeline", responses={200: OrderDetailSerializer}),
@@ -55,7 +63,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user
             return Order.objects.none()
-        return selectors.orders_visible_to(user=self.request.user)
+        return selectors.orders_visible_to(user=_user(self.request))
 
     def retrieve(self, request: Request, *args, **kwargs) -> Response:
         return self._detail(self.get_object())
@@ -71,7 +79,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         placement = services.order_place(
-            customer=request.user,
+            customer=_user(request),
             lines=[{"product_id": line["product_id"], "quantity": line["quantity"]} for line in data["lines"]],
             payment_token=data["payment_token"],
             idempotency_key=self._idempotency_key(request),
@@ -82,7 +90,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if not placement.replayed:  # the order as just written: lines and timeline are on it
             return Response(OrderDetailSerializer(placement.order).data, status=status.HTTP_201_CREATED)
         # A replay answers with the order as it is now, read the same way as on GET.
-        response = self._detail(selectors.orders_visible_to(user=request.user).get(pk=placement.order.pk))
+        response = self._detail(selectors.orders_visible_to(user=_user(request)).get(pk=placement.order.pk))
         response["Idempotent-Replayed"] = "true"
         return response
 
@@ -93,20 +101,20 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk=None) -> Response:
-        order = services.order_cancel(order_id=self.get_object().pk, user=request.user)
+        order = services.order_cancel(order_id=self.get_object().pk, user=_user(request))
         return self._detail(order)
 
     @extend_schema(summary="Ship a confirmed order (staff)", request=None, responses={200: OrderDetailSerializer})
     @action(detail=True, methods=["post"], permission_classes=[IsAdminUser])
     def ship(self, request: Request, pk=None) -> Response:
-        return self._detail(services.order_ship(order_id=self.get_object().pk, user=request.user))
+        return self._detail(services.order_ship(order_id=self.get_object().pk, user=_user(request)))
 
     @extend_schema(
         summary="Mark a shipped order delivered (staff)", request=None, responses={200: OrderDetailSerializer}
     )
     @action(detail=True, methods=["post"], permission_classes=[IsAdminUser])
     def deliver(self, request: Request, pk=None) -> Response:
-        return self._detail(services.order_deliver(order_id=self.get_object().pk, user=request.user))
+        return self._detail(services.order_deliver(order_id=self.get_object().pk, user=_user(request)))
 
     def _detail(self, order: Order) -> Response:
         order.timeline_entries = selectors.order_timeline(order_id=order.pk)

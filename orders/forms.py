@@ -1,5 +1,7 @@
 """Forms of the staff console's order pages: they validate, the services act."""
 
+from typing import cast
+
 from django import forms
 
 from .models import Order
@@ -48,4 +50,5 @@ class OrderActionForm(forms.Form):
 
     def __init__(self, *args, order: Order, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["action"].choices = order_actions(order)
+        # self.fields holds copies of the declared fields: "action" is the ChoiceField above.
+        cast(forms.ChoiceField, self.fields["action"]).choices = order_actions(order)

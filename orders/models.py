@@ -57,6 +57,8 @@ class Order(models.Model):
     status_changed_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Not a field: the API and the placing code attach the timeline here for OrderDetailSerializer.
+    timeline_entries: list["OrderEvent"]
 
     class Meta:
         ordering = ["-created_at"]

@@ -4,7 +4,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
@@ -19,7 +19,7 @@ from .services.watchdog import stuck_orders_queryset
 PAID = (Order.Status.CONFIRMED, Order.Status.SHIPPED, Order.Status.DELIVERED, Order.Status.REFUNDED)
 
 
-def orders_visible_to(*, user: AbstractBaseUser) -> QuerySet[Order]:
+def orders_visible_to(*, user: User) -> QuerySet[Order]:
     """Return the orders the user may see (staff: all, customers: their own), lines prefetched."""
     orders = Order.objects.select_related("customer").prefetch_related("lines")
     return orders if user.is_staff else orders.filter(customer=user)

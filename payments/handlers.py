@@ -1,11 +1,15 @@
 """Event handlers of payments: each hands the event to one service."""
 
 from decimal import Decimal
+from typing import cast
 
 from shop.bus import subscribe
 from shop.events import OrderCancelled, PaymentRequested, RefundRequested, signals
 
 from .services import payment_cancel, payment_refund_request, payment_request
+
+# Each of these events belongs to an order's saga, so its order_id (None only on catalogue
+# events) is set: the casts below only tell the type checker so.
 
 
 # On the gateway queue: the charge is attempted in this same task right after the
@@ -13,7 +17,7 @@ from .services import payment_cancel, payment_refund_request, payment_request
 @subscribe(signals.payment_requested, queue="gateway")
 def on_payment_requested(event: PaymentRequested) -> None:
     payment_request(
-        order_id=event.order_id,
+        order_id=cast(str, event.order_id),
         customer_id=event.customer_id,
         amount=Decimal(event.amount),
         currency=event.currency,
@@ -24,9 +28,9 @@ def on_payment_requested(event: PaymentRequested) -> None:
 
 @subscribe(signals.order_cancelled)
 def on_order_cancelled(event: OrderCancelled) -> None:
-    payment_cancel(order_id=event.order_id)
+    payment_cancel(order_id=cast(str, event.order_id))
 
 
 @subscribe(signals.refund_requested)
 def on_refund_requested(event: RefundRequested) -> None:
-    payment_refund_request(order_id=event.order_id)
+    payment_refund_request(order_id=cast(str, event.order_id))

@@ -23,7 +23,7 @@ class DeliveryInline(admin.TabularInline):
     model = Delivery
     extra = 0
     fields = ["handler", "status", "attempts", "started_at", "finished_at"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # the stubs type the two as different lists
     can_delete = False
 
     def has_add_permission(self, request, obj=None):

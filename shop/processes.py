@@ -30,6 +30,10 @@ class Proc:
     leave its workers or prefork children behind.
     """
 
+    # Not set here: the bench tags a Celery worker with its node name, a test a web server with its port.
+    node: str
+    port: int
+
     def __init__(self, name: str, command: list[str], *, log_dir: Path, cwd: Path, env: dict):
         self.name, self.command, self.cwd, self.env = name, command, cwd, env
         log_dir.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,11 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from . import views
 from .api import ThrottledObtainAuthToken
 
-api_patterns = [
+api_patterns: list[URLPattern | URLResolver] = [
     path("auth/token/", ThrottledObtainAuthToken.as_view(), name="api-token"),
     path("", include("inventory.urls")),
     path("", include("orders.urls")),

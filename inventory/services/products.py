@@ -52,7 +52,7 @@ def product_update(
         if active is False:
             _lock_reservations_holding(pk)
         product = _product_locked(pk)
-        changed = {}
+        changed: dict[str, object] = {}
         if new_name is not None and new_name != product.name:
             changed["name"] = new_name
         if new_price is not None and new_price != product.price:

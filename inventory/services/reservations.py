@@ -11,6 +11,7 @@ import logging
 import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -132,7 +133,8 @@ def _stock_reserved(reservation: Reservation) -> StockReserved:
     return StockReserved(
         order_id=str(reservation.order_id),
         reservation_id=str(reservation.pk),
-        expires_at=reservation.expires_at.isoformat(),
+        # An active or committed reservation was created with its expiry (only rejected ones have none).
+        expires_at=cast(datetime, reservation.expires_at).isoformat(),
     )
 
 

@@ -1,6 +1,6 @@
 """What customers and staff do to an order: cancel it, ship it, mark it delivered."""
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -18,7 +18,7 @@ class Forbidden(ServiceError):
     code = "permission_denied"
 
 
-def order_cancel(*, order_id, user: AbstractBaseUser, reason: str = "cancelled by customer") -> Order:
+def order_cancel(*, order_id, user: User, reason: str = "cancelled by customer") -> Order:
     """Cancel the order before it ships; a paid order is refunded."""
     with transaction.atomic():
         order = _order_locked(order_id=order_id, user=user)
@@ -35,7 +35,7 @@ def order_cancel(*, order_id, user: AbstractBaseUser, reason: str = "cancelled b
     return order
 
 
-def order_ship(*, order_id, user: AbstractBaseUser) -> Order:
+def order_ship(*, order_id, user: User) -> Order:
     """Mark a confirmed order as shipped."""
     with transaction.atomic():
         order = _order_locked(order_id=order_id, user=user, staff_only=True)
@@ -45,7 +45,7 @@ def order_ship(*, order_id, user: AbstractBaseUser) -> Order:
     return order
 
 
-def order_deliver(*, order_id, user: AbstractBaseUser) -> Order:
+def order_deliver(*, order_id, user: User) -> Order:
     """Mark a shipped order as delivered."""
     with transaction.atomic():
         order = _order_locked(order_id=order_id, user=user, staff_only=True)
@@ -57,7 +57,7 @@ def order_deliver(*, order_id, user: AbstractBaseUser) -> Order:
     return order
 
 
-def _order_locked(*, order_id, user: AbstractBaseUser, staff_only: bool = False) -> Order:
+def _order_locked(*, order_id, user: User, staff_only: bool = False) -> Order:
     """Lock the order the user may act on; someone else's order does not exist for them."""
     if staff_only and not user.is_staff:
         raise Forbidden("Only staff can do this.")

@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -52,7 +52,7 @@ def order_fee(subtotal: Decimal) -> Decimal:
 
 def order_place(
     *,
-    customer: AbstractBaseUser,
+    customer: User,
     lines: list[dict[str, Any]],
     payment_token: str = "tok_visa",
     idempotency_key: str | None = None,
@@ -86,7 +86,7 @@ def order_place(
     return Placement(order=order, replayed=False)
 
 
-def _replay(*, customer: AbstractBaseUser, idempotency_key: str, fingerprint: str) -> Placement | None:
+def _replay(*, customer: User, idempotency_key: str, fingerprint: str) -> Placement | None:
     order = Order.objects.filter(customer=customer, idempotency_key=idempotency_key).first()
     if order is None:
         return None
@@ -97,7 +97,7 @@ def _replay(*, customer: AbstractBaseUser, idempotency_key: str, fingerprint: st
 
 def _order_create(
     *,
-    customer: AbstractBaseUser,
+    customer: User,
     priced: list[_PricedLine],
     payment_token: str,
     idempotency_key: str | None,

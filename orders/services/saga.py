@@ -10,6 +10,7 @@ order never moves backwards.
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 from django.db import transaction
 
@@ -43,7 +44,7 @@ class Step:
     to_status: str | None = None
     then: Callable[[Order, Event], None] | None = None
     compensate: bool = False  # the move closes the order: publish `order_cancelled`
-    reason: Callable[[Event], str] | None = None
+    reason: Callable[[Any], str] | None = None  # takes the event type the step is for
 
 
 def saga_event_apply(*, event: Event, handler: str, steps: dict[str, Step]) -> Order | None:
@@ -70,7 +71,7 @@ def saga_event_apply(*, event: Event, handler: str, steps: dict[str, Step]) -> O
 
 
 def _order_locked(event: Event) -> Order | None:
-    order = Order.objects.select_for_update().filter(pk=event.order_id).first()
+    order = Order.objects.select_for_update().filter(pk=event.order_id).first() if event.order_id is not None else None
     if order is None:  # not an order of ours: nothing to move, and retrying would not help
         logger.warning("%s for unknown order %s ignored", event.type_name(), event.order_id)
     return order
@@ -79,7 +80,8 @@ def _order_locked(event: Event) -> Order | None:
 def _take(order: Order, event: Event, step: Step) -> None:
     reason = step.reason(event) if step.reason else ""
     if step.compensate:
-        order_cancel_and_compensate(order=order, to_status=step.to_status, reason=reason)
+        # A compensating step always names the status it closes the order in.
+        order_cancel_and_compensate(order=order, to_status=cast(str, step.to_status), reason=reason)
     elif step.to_status:
         order_transition(order=order, to_status=step.to_status, reason=reason)
     if step.then:
@@ -113,7 +115,7 @@ def _refund_late_capture(order: Order, event: Event) -> None:
     order_publish(order=order, event=RefundRequested(order_id=str(order.pk), reason=LATE_CAPTURE_REASON))
 
 
-def _event_reason(event: Event) -> str:
+def _event_reason(event: StockRejected | PaymentDeclined | ReservationRevoked) -> str:
     return event.reason
 
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -58,7 +58,7 @@ def saga_unstick(*, order_id, now: datetime) -> str:
     return "redriven"
 
 
-def saga_redrive(*, order_id, user: AbstractBaseUser) -> Order:
+def saga_redrive(*, order_id, user: User) -> Order:
     """Re-send the current step's command of an order in flight now, on staff's word."""
     with transaction.atomic():
         order = _in_flight_locked(order_id)
@@ -66,7 +66,7 @@ def saga_redrive(*, order_id, user: AbstractBaseUser) -> Order:
     return order
 
 
-def saga_compensate(*, order_id, user: AbstractBaseUser) -> Order:
+def saga_compensate(*, order_id, user: User) -> Order:
     """Give up on an order in flight now: cancel it and undo what inventory and payments did."""
     with transaction.atomic():
         order = _in_flight_locked(order_id)

@@ -3,17 +3,21 @@
 import base64
 import json
 import time
+from typing import cast
 
 from django.db import connection, reset_queries
 from django.test.utils import CaptureQueriesContext
 
+from shop.processes import Proc
+
 from . import load
+from .host import BenchHost
 from .load import Request, percentile
 from .model import Row
 from .tasks import COUNTER_KEY
 
 
-class Baselines:
+class Baselines(BenchHost):
     # --- profile: queries per saga step ------------------------------------------------------
     def profile(self) -> None:
         """Place one order in-process and run each of its tasks in-process, counting queries."""
@@ -45,7 +49,7 @@ class Baselines:
             if message is None:
                 time.sleep(0.05)
                 continue
-            task_name, args = self._decode(message)
+            task_name, args = self._decode(cast(bytes, message))  # rpop without a count: one raw message
             if task_name not in ("shop.bus.tasks.deliver_event", "payments.tasks.payment_settle_task"):
                 continue  # beat's periodic tasks: not part of the saga
             label = (
@@ -77,9 +81,8 @@ class Baselines:
         self.wait(lambda: self.redis.hlen("unacked") == 0, "in-flight tasks to finish", timeout=60)
 
     def _resume_consumers(self) -> None:
-        workers = {
-            p.node: q for q, procs in (("events", self.stack.events), ("gateway", [self.stack.gateway])) for p in procs
-        }
+        gateway = cast(Proc, self.stack.gateway)  # running: every stop_gateway() is followed by a start
+        workers = {p.node: q for q, procs in (("events", self.stack.events), ("gateway", [gateway])) for p in procs}
         for node, queue in workers.items():
             self.app.control.add_consumer(queue, destination=[node], reply=True, timeout=2)
 
@@ -142,9 +145,9 @@ class Baselines:
 
     @staticmethod
     def _ms(latencies: list[float]) -> tuple[float, float, float]:
-        return tuple(percentile(latencies, p) * 1000 for p in (50, 95, 99))
+        return percentile(latencies, 50) * 1000, percentile(latencies, 95) * 1000, percentile(latencies, 99) * 1000
 
     @staticmethod
-    def _check_http(result, label: str) -> None:
+    def _check_http(result: load.Result, label: str) -> None:
         if result.errors and result.errors > 0.01 * (result.ok + result.errors):
             raise RuntimeError(f"{label}: {result.errors} failed requests: {result.statuses}")

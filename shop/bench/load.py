@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 HOST, PORT = "127.0.0.1", 8099
 
@@ -73,7 +74,8 @@ class _Client:
                     self.conn = None
                 return response.status, data
             except (http.client.HTTPException, OSError):
-                self.conn.close()
+                # Opened above; only a successful answer with "Connection: close" clears it.
+                cast(http.client.HTTPConnection, self.conn).close()
                 self.conn = None
                 if attempt == 2:
                     raise

@@ -26,7 +26,9 @@ from .scenarios import Scenarios
 
 
 class Bench(Baselines, Scenarios):
-    def __init__(self, *, quick: bool, write_docs: bool, only: set[str] = frozenset(), sizes: dict | None = None):
+    def __init__(
+        self, *, quick: bool, write_docs: bool, only: set[str] | frozenset[str] = frozenset(), sizes: dict | None = None
+    ):
         self.quick, self.write_docs, self.only = quick, write_docs, only
         self.size = {**(QUICK if quick else FULL), **(sizes or {})}
         self.console = Console()

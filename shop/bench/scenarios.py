@@ -8,11 +8,12 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from . import load, stack
+from .host import BenchHost
 from .load import Request, percentile
 from .model import GATEWAY_THREADS, MEMORY_ROUND, Row
 
 
-class Scenarios:
+class Scenarios(BenchHost):
     # --- scenario 1: saga throughput, instant gateway -----------------------------------------
     def s1_saga(self) -> None:
         n = self.size["s1"]
@@ -197,7 +198,8 @@ class Scenarios:
         before = self.rss_by_pid()
         # In rounds of at most MEMORY_ROUND orders, each drained before the next: one burst of
         # 20,000 would queue for longer than a reservation lives and measure expiry, not leaks.
-        ids, started = [], None
+        ids: list[str] = []
+        started = 0.0  # the first round's start (falsy until then, as None was)
         for first in range(0, n, MEMORY_ROUND):
             size = min(MEMORY_ROUND, n - first)
             round_stats = self.saga(size, f"S5 memory: orders {first + 1}–{first + size} of {n}")

@@ -15,6 +15,7 @@ import logging
 import traceback
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -44,7 +45,7 @@ class Outcome:
 # the flag changes nothing. Savepoints stay where an error is caught and work goes on.
 
 
-def delivery_run(*, event_type: str, payload: dict, handler_name: str) -> Outcome:
+def delivery_run(*, event_type: str, payload: dict[str, Any], handler_name: str) -> Outcome:
     """Run the handler for the event unless it already ran; say whether to retry."""
     with log_context(order_id=payload.get("order_id"), event_id=payload["event_id"], handler=handler_name):
         outcome = _deliver(event_type, payload, handler_name)

@@ -2,6 +2,7 @@
 
 import logging
 import uuid
+from typing import Any
 
 from celery import current_app
 from django.db import transaction
@@ -24,7 +25,7 @@ def publish(event: Event) -> None:
     event.signal.send(sender=type(event), event=event)
 
 
-def _write_outbox(sender: type[Event], event: Event, **kwargs) -> None:
+def _write_outbox(sender: type[Event], event: Event, **kwargs: object) -> None:
     row = OutboxEvent.objects.create(
         id=event.event_id,
         event_type=event.type_name(),
@@ -48,7 +49,7 @@ def connect_outbox_writer() -> None:
         signal.connect(_write_outbox, dispatch_uid=f"shop.bus.outbox:{id(signal)}")
 
 
-def send_event(event_type: str, payload: dict, handler_names: list[str] | None = None) -> bool:
+def send_event(event_type: str, payload: dict[str, Any], handler_names: list[str] | None = None) -> bool:
     """Enqueue one delivery task per handler; on broker failure leave it to the relay."""
     handlers = [h for h in handlers_for(event_type) if handler_names is None or h.name in handler_names]
     with log_context(order_id=payload.get("order_id"), event_id=payload["event_id"]):

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.dispatch import Signal
 
@@ -16,15 +17,18 @@ class Handler:
     queue: str
 
 
+# A handler takes one event type (a subclass of Event): the decorator gives it back unchanged.
+_HandlerT = TypeVar("_HandlerT", bound=Callable[..., None])
+
 _handlers_by_type: dict[str, list[Handler]] = {}
 _handlers_by_name: dict[str, Handler] = {}
 
 
-def subscribe(signal: Signal, *, name: str = "", queue: str = "events") -> Callable:
+def subscribe(signal: Signal, *, name: str = "", queue: str = "events") -> Callable[[_HandlerT], _HandlerT]:
     """Register the decorated function as a handler of the signal's event."""
     event_type = EVENT_BY_SIGNAL[signal].type_name()
 
-    def register(function: Callable[[Event], None]) -> Callable[[Event], None]:
+    def register(function: _HandlerT) -> _HandlerT:
         handler_name = name or f"{function.__module__}.{function.__qualname__}"
         handler = Handler(name=handler_name, event_type=event_type, function=function, queue=queue)
         existing = _handlers_by_name.get(handler_name)

@@ -9,6 +9,7 @@ lost. Inbox rows make any extra copy harmless. Finished rows are marked complete
 """
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -47,7 +48,8 @@ def outbox_relay(*, batch_size: int = BATCH_SIZE) -> RelayReport:
         due = due.filter(sent_at__isnull=True)
     rows = list(due.order_by("created_at").only("id", "event_type", "payload")[:batch_size])
     finished = _finished_handlers([row.id for row in rows])
-    completed, resend = [], []
+    completed: list[tuple[OutboxEvent, list[str]]] = []
+    resend: list[tuple[OutboxEvent, list[str]]] = []
     for row in rows:
         missing = [h.name for h in handlers_for(row.event_type) if h.name not in finished.get(row.id, set())]
         (resend if missing else completed).append((row, missing))
@@ -84,8 +86,8 @@ def broker_backlog() -> int:
     return waiting
 
 
-def _finished_handlers(event_ids: list) -> dict:
-    finished: dict = {}
+def _finished_handlers(event_ids: list[uuid.UUID]) -> dict[uuid.UUID, set[str]]:
+    finished: dict[uuid.UUID, set[str]] = {}
     deliveries = Delivery.objects.filter(
         event_id__in=event_ids, status__in=[Delivery.Status.DONE, Delivery.Status.DEAD]
     ).values_list("event_id", "handler")

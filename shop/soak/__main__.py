@@ -25,6 +25,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from shop import processes
 from shop.processes import RedisServer, free_port
@@ -58,7 +59,7 @@ class Client:
         self.port, self.token = port, token
         self.conn: http.client.HTTPConnection | None = None
 
-    def request(self, method: str, path: str, body=None) -> tuple[int, dict | None]:
+    def request(self, method: str, path: str, body=None) -> tuple[int, Any]:  # Any: the JSON body, or None
         for attempt in (1, 2):
             try:
                 if self.conn is None:

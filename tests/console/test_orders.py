@@ -60,6 +60,7 @@ def test_detail_shows_lines_money_links_and_the_timeline_with_its_deliveries(sta
 def test_timeline_shows_retries_errors_and_durations(staff_client, make_order):
     order = make_order("pending")
     entry = OrderEvent.objects.filter(order=order, event_id__isnull=False).first()
+    assert entry is not None and entry.event_id is not None
     Delivery.objects.create(
         event_id=entry.event_id,
         handler="inventory.handlers.flaky",

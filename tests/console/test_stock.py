@@ -65,6 +65,7 @@ def test_detail_shows_active_reservations_with_expiry_and_links_to_admin(staff_c
     reservation = reserve((product, 2))
     page = staff_client.get(url(product)).content.decode()
     assert str(reservation.order_id)[:8] in page
+    assert reservation.expires_at is not None
     assert reservation.expires_at.strftime("%Y-%m-%d %H:%M") in page
     assert reverse("admin:inventory_product_change", args=[product.pk]) in page
 

@@ -4,6 +4,7 @@ stoppable and restartable), and pointing the test process's Celery app at it.
 """
 
 import json
+from typing import cast
 
 import kombu.pools
 from celery import current_app
@@ -17,7 +18,7 @@ class RedisServer(processes.RedisServer):
     def messages(self) -> set[str]:
         """Delivery tags of every Celery message in Redis: queued (events, gateway) or unacked."""
         client = self.client()
-        tags = {tag.decode() for tag in client.hkeys("unacked")}
+        tags = {tag.decode() for tag in cast(list[bytes], client.hkeys("unacked"))}  # decode_responses is off
         for queue in ("events", "gateway"):
             for raw in client.lrange(queue, 0, -1):
                 tags.add(json.loads(raw)["properties"]["delivery_tag"])

@@ -57,6 +57,8 @@ def worker_environment(extra_env: dict | None = None) -> dict:
 class Worker:
     """A `celery -A shop worker -B` subprocess; restartable, killable."""
 
+    state_dir: Path  # set by the fault tests' start_worker: where its crash point counts
+
     def __init__(self, *, log_dir: Path, extra_env: dict | None = None, concurrency: int = 4):
         self.name = f"flows-{uuid.uuid4().hex[:8]}@localhost"
         self.log_path = log_dir / f"{self.name.split('@')[0]}.log"

@@ -2,6 +2,7 @@
 
 import random
 import threading
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -57,7 +58,7 @@ def test_two_hundred_buyers_of_overlapping_hot_products_never_oversell_or_deadlo
 
     assert set(Order.objects.values_list("status", flat=True)) <= {"confirmed", "rejected"}
     assert not Delivery.objects.filter(status=Delivery.Status.DEAD).exists()  # no deadlock gave up
-    sold = Counter()
+    sold: Counter[uuid.UUID] = Counter()
     for product_id, quantity in OrderLine.objects.filter(order__status="confirmed").values_list(
         "product_id", "quantity"
     ):

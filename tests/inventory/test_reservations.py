@@ -23,6 +23,7 @@ def test_reserve_holds_units_without_touching_on_hand(bus):
     reservation = reserve((beans, 3), (mug, 5))
 
     assert reservation.status == Reservation.Status.ACTIVE
+    assert reservation.expires_at is not None
     assert reservation.expires_at > timezone.now()
     assert stock_of(beans) == (10, 3, 7)
     assert stock_of(mug) == (5, 5, 0)
@@ -161,6 +162,7 @@ def test_commit_without_a_reservation_is_not_found():
 def test_commit_after_expiry_takes_the_stock_when_it_is_still_there(bus):
     beans = make_product(on_hand=10)
     reservation = reserve((beans, 4))
+    assert reservation.expires_at is not None
     reservations_expire(now=reservation.expires_at + timedelta(seconds=1))
     assert stock_of(beans) == (10, 0, 10)
 
@@ -177,6 +179,7 @@ def test_commit_after_expiry_takes_the_stock_when_it_is_still_there(bus):
 def test_commit_after_expiry_revokes_when_the_stock_is_gone(bus):
     beans = make_product(on_hand=5)
     lapsed = reserve((beans, 4))
+    assert lapsed.expires_at is not None
     reservations_expire(now=lapsed.expires_at + timedelta(seconds=1))
     reserve((beans, 3))  # someone else holds the units now: 2 left
 
@@ -194,6 +197,7 @@ def test_commit_after_expiry_revokes_when_the_stock_is_gone(bus):
 def test_commit_after_expiry_is_all_or_none_across_lines(bus):
     plenty, scarce = make_product(on_hand=10), make_product(on_hand=2)
     lapsed = reserve((plenty, 5), (scarce, 2))
+    assert lapsed.expires_at is not None
     reservations_expire(now=lapsed.expires_at + timedelta(seconds=1))
     reserve((scarce, 1))
 
@@ -261,6 +265,7 @@ def test_cancel_of_a_rejected_or_expired_reservation_changes_nothing(bus):
     beans = make_product(on_hand=3)
     rejected = reserve((beans, 5))
     expired = reserve((beans, 2))
+    assert expired.expires_at is not None
     reservations_expire(now=expired.expires_at + timedelta(seconds=1))
 
     reservation_cancel(order_id=rejected.order_id, reason="x")
@@ -291,6 +296,7 @@ def test_expire_leaves_committed_reservations_alone(bus):
     reservation = reserve((beans, 3))
     reservation_commit(order_id=reservation.order_id)
 
+    assert reservation.expires_at is not None
     assert reservations_expire(now=reservation.expires_at + timedelta(hours=1)) == 0
     assert stock_of(beans) == (7, 0, 7)
     assert bus.published("shop.inventory.reservation_expired") == []

@@ -180,7 +180,7 @@ UNKNOWN = str(uuid.uuid4())
 )
 def test_bad_input_is_a_json_4xx_and_creates_nothing(customer, api_client, payload, fragment):
     item, inactive = catalogue_item(), catalogue_item(active=False)
-    ids = {"ITEM": str(item.product_id), "INACTIVE": str(inactive.product_id)}
+    ids: dict[str | None, str] = {"ITEM": str(item.product_id), "INACTIVE": str(inactive.product_id)}
     if isinstance(payload, dict) and isinstance(payload.get("lines"), list):
         payload = {
             **payload,

@@ -57,7 +57,9 @@ def dead_letter(order, handler="inventory.handlers.on_order_placed"):
 
 
 def last_entry(order) -> OrderEvent:
-    return OrderEvent.objects.filter(order=order, kind=OrderEvent.Kind.EVENT, handler__startswith="orders.").last()
+    entry = OrderEvent.objects.filter(order=order, kind=OrderEvent.Kind.EVENT, handler__startswith="orders.").last()
+    assert entry is not None
+    return entry
 
 
 def test_stock_reserved_moves_pending_to_awaiting_payment_and_requests_payment(customer, bus):

@@ -137,7 +137,7 @@ def test_settings_are_read(settings):
 
 
 def test_each_call_sleeps_the_configured_latency(settings, monkeypatch):
-    slept = []
+    slept: list[float] = []
     monkeypatch.setattr(gateway_module.time, "sleep", slept.append)
     settings.PAYMENT_GATEWAY_LATENCY_MS = 40
     gateway = SimulatedGateway()

@@ -28,6 +28,7 @@ def test_payment_requested_is_charged_and_captured(bus, customer):
     event = payment_requested(customer_id=customer.id, amount="24.50")
     publish(event)
     assert bus.deliver(only="payments.") == 1
+    assert event.order_id is not None
     payment = Payment.objects.get(order_id=event.order_id)
     assert (payment.status, payment.customer_id, str(payment.amount)) == (Status.PENDING, customer.id, "24.50")
     settle_all()

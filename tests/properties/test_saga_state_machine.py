@@ -11,6 +11,7 @@ rolled back, so examples never see each other's data.
 """
 
 import contextlib
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -89,7 +90,7 @@ class ShopMachine(RuleBasedStateMachine):
         self._settle_owed_compensations()
 
     def _expire(self):
-        Reservation.objects.filter(status="active").update(expires_at=timezone.now() - timezone.timedelta(seconds=1))
+        Reservation.objects.filter(status="active").update(expires_at=timezone.now() - timedelta(seconds=1))
         reservations_expire()
         self._drain()
 

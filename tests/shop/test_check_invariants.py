@@ -145,6 +145,7 @@ def test_i4_reports_a_cancelled_order_still_holding_stock_and_money(shop):
 
 def test_i5_reports_an_outbox_row_no_handler_took(shop):
     row = OutboxEvent.objects.filter(event_type__contains="order_placed").first()
+    assert row is not None
     Delivery.objects.filter(event=row).delete()
     assert str(row.pk) in failing("I5")
     # A fresh row is still within its delivery window.
@@ -154,6 +155,7 @@ def test_i5_reports_an_outbox_row_no_handler_took(shop):
 def test_i5_reports_a_handler_effect_recorded_twice(shop):
     _, confirmed, _ = shop
     entry = OrderEvent.objects.filter(order=confirmed).exclude(handler="").first()
+    assert entry is not None
     OrderEvent.objects.create(
         order=confirmed,
         kind=entry.kind,
@@ -174,6 +176,7 @@ def test_i5_reports_a_double_sale(shop):
 
 def test_i5_reports_dead_letters_unless_allowed(shop):
     delivery = Delivery.objects.first()
+    assert delivery is not None
     Delivery.objects.filter(pk=delivery.pk).update(status="dead")
     assert "dead letters" in failing("I5")
     allowed = results_by_name(allow_dead_letters=True)["I5"]
