@@ -37,10 +37,10 @@ def patch_closed_redis_channel(kombu_version: str) -> None:
     if getattr(original, "shop_patched", False):
         return
 
-    def _connparams(self, asynchronous=False):  # type: ignore[no-untyped-def]
+    def _connparams(self, asynchronous=False):
         if self.connection is None:
             raise redis.ConnectionError("this Redis channel is closed: its broker connection was lost")
         return original(self, asynchronous=asynchronous)
 
     _connparams.shop_patched = True  # type: ignore[attr-defined]
-    Channel._connparams = _connparams
+    Channel._connparams = _connparams  # type: ignore[method-assign]  # the patch itself

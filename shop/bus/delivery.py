@@ -56,7 +56,7 @@ def delivery_run(*, event_type: str, payload: dict[str, Any], handler_name: str)
         return outcome
 
 
-def _deliver(event_type: str, payload: dict, handler_name: str) -> Outcome:
+def _deliver(event_type: str, payload: dict[str, Any], handler_name: str) -> Outcome:
     handler = handler_named(handler_name)
     if handler is None:  # e.g. a message from an older deploy: keep it visible, don't crash
         logger.error("no handler %s for %s", handler_name, event_type)

@@ -13,7 +13,7 @@ from shop.faults import crash_point
 from shop.log_context import log_context
 from shop.models import OutboxEvent
 
-from .registry import handlers_for
+from .registry import Handler, handlers_for
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def send_event(event_type: str, payload: dict[str, Any], handler_names: list[str
         return _enqueue(event_type, payload, handlers)
 
 
-def _enqueue(event_type: str, payload: dict, handlers: list) -> bool:
+def _enqueue(event_type: str, payload: dict[str, Any], handlers: list[Handler]) -> bool:
     try:
         with current_app.producer_or_acquire() as producer:
             for handler in handlers:

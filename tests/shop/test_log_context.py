@@ -20,7 +20,8 @@ from tests.orders.factories import catalogue_item
 @pytest.fixture
 def json_log_lines():
     """Capture every log line as the production JSON handler writes it; return a reader."""
-    formatter_config = {**django_settings.LOGGING["formatters"]["json"]}
+    logging_config: dict = django_settings.LOGGING
+    formatter_config = dict(logging_config["formatters"]["json"])
     formatter_class = import_string(formatter_config.pop("()"))
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -58,7 +59,8 @@ def test_a_context_ends_with_its_block_and_plain_text_shows_it_as_a_suffix(caplo
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.addFilter(LogContextFilter())
-    handler.setFormatter(logging.Formatter(django_settings.LOGGING["formatters"]["plain"]["format"]))
+    logging_config: dict = django_settings.LOGGING
+    handler.setFormatter(logging.Formatter(logging_config["formatters"]["plain"]["format"]))
     logger = logging.getLogger("tests.log_context")
     logger.addHandler(handler)
     try:
