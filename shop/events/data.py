@@ -223,6 +223,15 @@ class PaymentRefunded(Event):
     amount: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class PaymentRefundFailed(Event):
+    """The gateway would not refund after PAYMENT_REFUND_MAX_ATTEMPTS tries: staff must act."""
+
+    signal = signals.payment_refund_failed
+    event_name = "shop.payments.payment_refund_failed"
+    reason: str
+
+
 # the bus ----------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
 class EventDeadLettered(Event):

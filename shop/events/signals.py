@@ -35,6 +35,7 @@ payment_captured = Signal()  # shop.payments.payment_captured.v1      PaymentCap
 payment_declined = Signal()  # shop.payments.payment_declined.v1      PaymentDeclined
 payment_voided = Signal()  # shop.payments.payment_voided.v1        PaymentVoided
 payment_refunded = Signal()  # shop.payments.payment_refunded.v1      PaymentRefunded
+payment_refund_failed = Signal()  # shop.payments.payment_refund_failed.v1  PaymentRefundFailed
 
 # the bus itself ---------------------------------------------------------------------
 event_dead_lettered = Signal()  # shop.bus.event_dead_lettered.v1       EventDeadLettered
