@@ -31,7 +31,8 @@ ACTIONS = {
     "ship": (services.order_ship, "shipped"),
     "deliver": (services.order_deliver, "marked delivered"),
     "cancel": (_closed_by_staff("cancelled"), "cancelled"),
-    "refund": (_closed_by_staff("refunded"), "refunded"),
+    "refund": (_closed_by_staff("refunded"), "cancelled; the refund is on its way"),
+    "retry_refund": (services.order_refund_retry, "sent to payments again for its refund"),
 }
 
 
@@ -89,7 +90,7 @@ def order_live(request: HttpRequest, order_id) -> HttpResponse:
 @staff_required
 @require_POST
 def order_action(request: HttpRequest, order_id) -> HttpResponse:
-    """Ship, deliver, cancel or refund the order through its service."""
+    """Ship, deliver, cancel, refund or retry the refund of the order through its service."""
     order = _order_or_404(order_id)  # with lines: an invalid action re-renders the page
     form = OrderActionForm(request.POST, order=order)
     if not form.is_valid():

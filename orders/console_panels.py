@@ -57,6 +57,11 @@ def stuck() -> dict:
     }
 
 
+def refunds_failed() -> dict:
+    """Orders whose refund payments gave up on, for staff to retry."""
+    return {"orders": list(selectors.orders_with_failed_refund()[:STUCK_SHOWN]), "shown_at_most": STUCK_SHOWN}
+
+
 def register_console_panels() -> None:
     """Contribute this context's panels to the console (called from ready())."""
     register_panel(
@@ -81,4 +86,12 @@ def register_console_panels() -> None:
         context=stuck,
         page="operations",
         order=20,
+    )
+    register_panel(
+        "orders.refunds_failed",
+        title="Failed refunds",
+        template="console/panels/orders_refunds_failed.html",
+        context=refunds_failed,
+        page="operations",
+        order=25,
     )

@@ -15,12 +15,14 @@ ACTIONS_BY_STATUS: dict[str, tuple[str, ...]] = {
     Status.AWAITING_PAYMENT: ("cancel",),
     Status.CONFIRMED: ("ship", "refund"),
     Status.SHIPPED: ("deliver",),
+    Status.REFUND_FAILED: ("retry_refund",),
 }
 ACTION_LABELS = {
     "ship": "Ship",
     "deliver": "Mark delivered",
     "cancel": "Cancel order",
     "refund": "Refund (cancel and restock)",
+    "retry_refund": "Retry the refund",
 }
 
 

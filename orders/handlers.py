@@ -10,6 +10,7 @@ from shop.events import (
     PaymentCaptured,
     PaymentDeclined,
     PaymentRefunded,
+    PaymentRefundFailed,
     PaymentVoided,
     ProductData,
     ReservationExpired,
@@ -104,4 +105,9 @@ def on_payment_voided(event: PaymentVoided) -> None:
 
 @subscribe(signals.payment_refunded)
 def on_payment_refunded(event: PaymentRefunded) -> None:
-    services.saga_event_note(event=event, handler=_name(on_payment_refunded))
+    services.saga_payment_refunded(event=event, handler=_name(on_payment_refunded))
+
+
+@subscribe(signals.payment_refund_failed)
+def on_payment_refund_failed(event: PaymentRefundFailed) -> None:
+    services.saga_payment_refund_failed(event=event, handler=_name(on_payment_refund_failed))

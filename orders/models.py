@@ -31,6 +31,8 @@ class Order(models.Model):
     """A customer's order and the state of its saga."""
 
     class Status(models.TextChoices):
+        """What each status promises about stock and money: docs/architecture.md, "Order statuses"."""
+
         PENDING = "pending", "Pending"
         AWAITING_PAYMENT = "awaiting_payment", "Awaiting payment"
         CONFIRMED = "confirmed", "Confirmed"
@@ -38,7 +40,9 @@ class Order(models.Model):
         DELIVERED = "delivered", "Delivered"
         REJECTED = "rejected", "Rejected"
         CANCELLED = "cancelled", "Cancelled"
+        REFUNDING = "refunding", "Refunding"
         REFUNDED = "refunded", "Refunded"
+        REFUND_FAILED = "refund_failed", "Refund failed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")

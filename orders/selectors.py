@@ -15,8 +15,14 @@ from .models import Order, OrderEvent
 from .services.state import IN_FLIGHT
 from .services.watchdog import stuck_orders_queryset
 
-# Statuses an order only reaches once its payment was captured.
-PAID = (Order.Status.CONFIRMED, Order.Status.SHIPPED, Order.Status.DELIVERED, Order.Status.REFUNDED)
+# Settled statuses an order only reaches once its payment was captured (`refunding` is in flight).
+PAID = (
+    Order.Status.CONFIRMED,
+    Order.Status.SHIPPED,
+    Order.Status.DELIVERED,
+    Order.Status.REFUNDED,
+    Order.Status.REFUND_FAILED,
+)
 
 
 def orders_visible_to(*, user: User) -> QuerySet[Order]:
@@ -33,6 +39,13 @@ def order_timeline(*, order_id) -> list[OrderEvent]:
 def stuck_orders(*, now: datetime | None = None) -> QuerySet[Order]:
     """Return the sagas the watchdog would re-drive or compensate now, oldest first."""
     return stuck_orders_queryset(now or timezone.now()).select_related("customer")
+
+
+def orders_with_failed_refund() -> QuerySet[Order]:
+    """Return orders whose refund payments gave up on, oldest first."""
+    return (
+        Order.objects.filter(status=Order.Status.REFUND_FAILED).select_related("customer").order_by("status_changed_at")
+    )
 
 
 def orders_search(*, status: str = "", query: str = "") -> QuerySet[Order]:

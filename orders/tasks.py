@@ -9,4 +9,4 @@ from .services import saga_watchdog
 def saga_watchdog_task() -> dict:
     """Re-drive or compensate stuck sagas (beat: SAGA_WATCHDOG_INTERVAL_SECONDS)."""
     report = saga_watchdog()
-    return {"redriven": report.redriven, "cancelled": report.cancelled}
+    return {"redriven": report.redriven, "cancelled": report.cancelled, "refunds_failed": report.refunds_failed}

@@ -1,5 +1,5 @@
 """
-The invariants I1–I5 of /work/shared/ARCHITECTURE.md, checked over the whole database.
+The invariants I1–I5 (docs/guarantees.md), checked over the whole database.
 
 This module is the one sanctioned cross-context *reader*. The contexts never read
 each other's tables, because a write across contexts would bypass their services
@@ -46,7 +46,7 @@ from shop.models import Delivery, OutboxEvent
 MAX_LISTED = 20  # offenders listed per problem; the count is always exact
 
 # Status names of the other contexts, as stored (their TextChoices values).
-IN_FLIGHT = ("pending", "awaiting_payment")
+IN_FLIGHT = ("pending", "awaiting_payment", "refunding")
 FULFILMENT = ("confirmed", "shipped", "delivered")
 CLOSED = ("rejected", "cancelled", "refunded")
 
@@ -102,7 +102,7 @@ def check_i1(*, now: datetime, quiet_seconds: int) -> Result:
         .order_by("status_changed_at")
         .values_list("pk", flat=True)
     )
-    result.add("orders stuck in pending/awaiting_payment", stuck)
+    result.add("orders stuck in pending/awaiting_payment/refunding", stuck)
     return result
 
 
@@ -206,23 +206,43 @@ def check_i4() -> Result:
     result = Result("I4", "rejected/cancelled/refunded orders hold no reservation and have net payment 0")
     Order = _model("orders.Order")
     Reservation = _model("inventory.Reservation")
-    Payment = _model("payments.Payment")
     closed = Order.objects.filter(status__in=CLOSED).values("pk")
     result.add(
         "closed orders with an active reservation",
         Reservation.objects.filter(status="active", order_id__in=closed).values_list("order_id", flat=True),
     )
-    money = DecimalField(max_digits=12, decimal_places=2)
+    result.add(
+        "refunded orders whose money is not back (must hold at every moment, not only when quiet)",
+        refunded_orders_with_money_held(),
+    )
+    result.add(
+        "rejected/cancelled orders with net payment ≠ 0",
+        _payments_with_money_held()
+        .filter(order_id__in=Order.objects.filter(status__in=("rejected", "cancelled")).values("pk"))
+        .values_list("order_id", flat=True),
+    )
+    return result
+
+
+def refunded_orders_with_money_held() -> QuerySet:
+    """Return ids of orders that say `refunded` while their payment still holds money.
+
+    An order turns `refunded` only on payments' `payment_refunded`, which is published in
+    the transaction that records the refund: this is empty in every snapshot.
+    """
+    Order = _model("orders.Order")
+    refunded = Order.objects.filter(status="refunded").values("pk")
+    return _payments_with_money_held().filter(order_id__in=refunded).values_list("order_id", flat=True)
+
+
+def _payments_with_money_held() -> QuerySet:
+    Payment = _model("payments.Payment")
     net = Case(
         When(status__in=("captured", "refunded"), then=F("amount") - F("refunded_amount")),
         default=Value(0),
-        output_field=money,
+        output_field=DecimalField(max_digits=12, decimal_places=2),
     )
-    result.add(
-        "closed orders with net payment ≠ 0",
-        Payment.objects.filter(order_id__in=closed).annotate(net=net).exclude(net=0).values_list("order_id", flat=True),
-    )
-    return result
+    return Payment.objects.annotate(net=net).exclude(net=0)
 
 
 def check_i5(*, now: datetime, outbox_seconds: int, allow_dead_letters: bool) -> Result:

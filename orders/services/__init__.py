@@ -1,13 +1,15 @@
 """Services of the orders context: every write goes through one of these."""
 
 from .catalogue import catalogue_item_apply
-from .fulfilment import order_cancel, order_deliver, order_ship
+from .fulfilment import order_cancel, order_deliver, order_refund_retry, order_ship
 from .placement import Placement, order_fee, order_place, request_fingerprint
 from .saga import (
     saga_event_dead_lettered,
     saga_event_note,
     saga_payment_captured,
     saga_payment_declined,
+    saga_payment_refund_failed,
+    saga_payment_refunded,
     saga_reservation_expired,
     saga_reservation_revoked,
     saga_stock_rejected,
@@ -23,12 +25,15 @@ __all__ = [
     "order_deliver",
     "order_fee",
     "order_place",
+    "order_refund_retry",
     "order_ship",
     "request_fingerprint",
     "saga_event_dead_lettered",
     "saga_event_note",
     "saga_payment_captured",
     "saga_payment_declined",
+    "saga_payment_refund_failed",
+    "saga_payment_refunded",
     "saga_reservation_expired",
     "saga_reservation_revoked",
     "saga_stock_rejected",

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from shop.errors import Conflict, NotFound, ServiceError
-from shop.events import OrderDelivered, OrderShipped
+from shop.events import OrderDelivered, OrderShipped, RefundRequested
 
 from ..models import Order
 from .state import order_cancel_and_compensate, order_publish, order_transition
@@ -19,19 +19,30 @@ class Forbidden(ServiceError):
 
 
 def order_cancel(*, order_id, user: User, reason: str = "cancelled by customer") -> Order:
-    """Cancel the order before it ships; a paid order is refunded."""
+    """Cancel the order before it ships; a paid order is refunded (`refunding` until the money is back)."""
     with transaction.atomic():
         order = _order_locked(order_id=order_id, user=user)
         if order.status in (Status.PENDING, Status.AWAITING_PAYMENT):
             to_status = Status.CANCELLED
         elif order.status == Status.CONFIRMED:
-            to_status = Status.REFUNDED
+            to_status = Status.REFUNDING
         else:
             raise Conflict(
                 f"An order that is {order.get_status_display().lower()} can no longer be cancelled.", field="status"
             )
         # inventory releases or restocks, payments voids or refunds: both read previous_status
         order_cancel_and_compensate(order=order, to_status=to_status, reason=reason)
+    return order
+
+
+def order_refund_retry(*, order_id, user: User) -> Order:
+    """Ask payments again for a refund it gave up on (staff, once the cause is fixed)."""
+    with transaction.atomic():
+        order = _order_locked(order_id=order_id, user=user, staff_only=True)
+        _require(order, Status.REFUND_FAILED, "retried")
+        reason = f"refund retried by staff ({user.get_username()})"
+        order_transition(order=order, to_status=Status.REFUNDING, reason=reason)
+        order_publish(order=order, event=RefundRequested(order_id=str(order.pk), reason=reason))
     return order
 
 

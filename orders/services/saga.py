@@ -10,6 +10,7 @@ order never moves backwards.
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, cast
 
 from django.db import transaction
@@ -20,6 +21,8 @@ from shop.events import (
     OrderConfirmed,
     PaymentCaptured,
     PaymentDeclined,
+    PaymentRefunded,
+    PaymentRefundFailed,
     PaymentRequested,
     RefundRequested,
     ReservationExpired,
@@ -29,7 +32,7 @@ from shop.events import (
 )
 
 from ..models import Order, OrderEvent
-from .state import CLOSED, order_cancel_and_compensate, order_publish, order_transition, timeline_record
+from .state import ALLOWED_TRANSITIONS, order_cancel_and_compensate, order_publish, order_transition, timeline_record
 
 logger = logging.getLogger(__name__)
 Status = Order.Status
@@ -45,6 +48,8 @@ class Step:
     then: Callable[[Order, Event], None] | None = None
     compensate: bool = False  # the move closes the order: publish `order_cancelled`
     reason: Callable[[Any], str] | None = None  # takes the event type the step is for
+    # A condition on the event beyond the status; when it is false the event is only recorded.
+    when: Callable[[Order, Any], bool] | None = None
 
 
 def saga_event_apply(*, event: Event, handler: str, steps: dict[str, Step]) -> Order | None:
@@ -55,6 +60,8 @@ def saga_event_apply(*, event: Event, handler: str, steps: dict[str, Step]) -> O
             return None
         step = steps.get(order.status)
         detail = _event_detail(event)
+        if step is not None and step.when is not None and not step.when(order, event):
+            step = None
         if step is None:
             detail = f"ignored in {order.status}" + (f": {detail}" if detail else "")
         timeline_record(
@@ -115,7 +122,7 @@ def _refund_late_capture(order: Order, event: Event) -> None:
     order_publish(order=order, event=RefundRequested(order_id=str(order.pk), reason=LATE_CAPTURE_REASON))
 
 
-def _event_reason(event: StockRejected | PaymentDeclined | ReservationRevoked) -> str:
+def _event_reason(event: StockRejected | PaymentDeclined | ReservationRevoked | PaymentRefundFailed) -> str:
     return event.reason
 
 
@@ -142,15 +149,40 @@ def saga_stock_rejected(*, event: StockRejected, handler: str) -> Order | None:
 
 
 def saga_payment_captured(*, event: PaymentCaptured, handler: str) -> Order | None:
-    """Confirm the paid order, or give the money back if the order is already closed."""
-    late = Step(then=_refund_late_capture)
+    """Confirm the paid order, or give the money back if the order was closed meanwhile."""
+    late = Step(to_status=Status.REFUNDING, then=_refund_late_capture, reason=lambda event: LATE_CAPTURE_REASON)
     return saga_event_apply(
         event=event,
         handler=handler,
         steps={
             Status.AWAITING_PAYMENT: Step(to_status=Status.CONFIRMED, then=_confirm),
-            **{status: late for status in CLOSED},
+            Status.REJECTED: late,
+            Status.CANCELLED: late,
         },
+    )
+
+
+def _refunded_in_full(order: Order, event: PaymentRefunded) -> bool:
+    return Decimal(event.amount) == order.total
+
+
+def saga_payment_refunded(*, event: PaymentRefunded, handler: str) -> Order | None:
+    """Mark the order refunded once payments reports its whole total back."""
+    refunded = Step(to_status=Status.REFUNDED, when=_refunded_in_full, reason=lambda event: "payment refunded")
+    return saga_event_apply(
+        event=event,
+        handler=handler,
+        # From cancelled/rejected too: the refund of a late capture may overtake its capture event.
+        steps={status: refunded for status in ALLOWED_TRANSITIONS if Status.REFUNDED in ALLOWED_TRANSITIONS[status]},
+    )
+
+
+def saga_payment_refund_failed(*, event: PaymentRefundFailed, handler: str) -> Order | None:
+    """Hand a refund payments gave up on to staff."""
+    return saga_event_apply(
+        event=event,
+        handler=handler,
+        steps={Status.REFUNDING: Step(to_status=Status.REFUND_FAILED, reason=_event_reason)},
     )
 
 
@@ -187,15 +219,19 @@ def saga_reservation_revoked(*, event: ReservationRevoked, handler: str) -> Orde
         steps={
             Status.PENDING: cancel,
             Status.AWAITING_PAYMENT: cancel,
-            Status.CONFIRMED: Step(to_status=Status.REFUNDED, compensate=True, reason=_event_reason),
+            Status.CONFIRMED: Step(to_status=Status.REFUNDING, compensate=True, reason=_event_reason),
         },
     )
 
 
 def saga_event_dead_lettered(*, event: EventDeadLettered, handler: str) -> Order | None:
-    """Compensate an in-flight order whose saga step failed for good."""
+    """Compensate an in-flight order whose saga step failed for good; a refund's goes to staff."""
     cancel = Step(
         to_status=Status.CANCELLED, compensate=True, reason=lambda event: f"saga step failed: {event.handler}"
+    )
+    # The refund's own step failed for good: nothing to undo, the money is still held.
+    refund_failed = Step(
+        to_status=Status.REFUND_FAILED, reason=lambda event: f"refund step failed: {event.handler}: {event.error}"
     )
     return saga_event_apply(
         event=event,
@@ -203,6 +239,7 @@ def saga_event_dead_lettered(*, event: EventDeadLettered, handler: str) -> Order
         steps={
             Status.PENDING: cancel,
             Status.AWAITING_PAYMENT: cancel,
+            Status.REFUNDING: refund_failed,
         },
     )
 

@@ -15,15 +15,20 @@ Status = Order.Status
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Status.PENDING: frozenset({Status.AWAITING_PAYMENT, Status.REJECTED, Status.CANCELLED}),
     Status.AWAITING_PAYMENT: frozenset({Status.CONFIRMED, Status.CANCELLED}),
-    Status.CONFIRMED: frozenset({Status.SHIPPED, Status.REFUNDED}),
+    Status.CONFIRMED: frozenset({Status.SHIPPED, Status.REFUNDING}),
     Status.SHIPPED: frozenset({Status.DELIVERED}),
     Status.DELIVERED: frozenset(),
-    Status.REJECTED: frozenset(),
-    Status.CANCELLED: frozenset(),
+    # A payment captured after the order closed (a gateway that answered late) is given back.
+    Status.REJECTED: frozenset({Status.REFUNDING, Status.REFUNDED}),
+    Status.CANCELLED: frozenset({Status.REFUNDING, Status.REFUNDED}),
+    # `refunded` only once payments reports the money back; a refund payments gave up on
+    # waits in `refund_failed` for staff to retry.
+    Status.REFUNDING: frozenset({Status.REFUNDED, Status.REFUND_FAILED}),
+    Status.REFUND_FAILED: frozenset({Status.REFUNDING, Status.REFUNDED}),
     Status.REFUNDED: frozenset(),
 }
-IN_FLIGHT = (Status.PENDING, Status.AWAITING_PAYMENT)  # saga steps the watchdog looks after
-CLOSED = (Status.REJECTED, Status.CANCELLED, Status.REFUNDED)  # will never be fulfilled
+IN_FLIGHT = (Status.PENDING, Status.AWAITING_PAYMENT, Status.REFUNDING)  # saga steps the watchdog looks after
+CLOSED = (Status.REJECTED, Status.CANCELLED, Status.REFUNDED)  # will never be fulfilled; nothing held
 
 
 def can_transition(order: Order, to_status: str) -> bool:

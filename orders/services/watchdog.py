@@ -1,4 +1,8 @@
-"""Find sagas stuck in a step past the deadline: re-drive them, then give up and compensate."""
+"""Find sagas stuck in a step past the deadline: re-drive them, then give up.
+
+Giving up on an order before payment cancels it and compensates; giving up on a refund
+cannot undo anything, so the order waits in `refund_failed` for staff.
+"""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,14 +15,17 @@ from django.utils import timezone
 
 from shop.bus import broker_is_behind
 from shop.errors import Conflict, NotFound
-from shop.events import Event, OrderPlaced
+from shop.events import Event, OrderPlaced, RefundRequested
 
 from ..models import Order, OrderEvent
 from .saga import payment_requested_for
-from .state import IN_FLIGHT, order_cancel_and_compensate, order_publish, timeline_record
+from .state import IN_FLIGHT, order_cancel_and_compensate, order_publish, order_transition, timeline_record
 
 Status = Order.Status
 TIMED_OUT_REASON = "saga timed out"
+REFUND_TIMED_OUT_REASON = "refund not confirmed by payments after every re-drive"
+# In flight before payment: giving up cancels the order (a refund in flight is never cancelled).
+COMPENSABLE = (Status.PENDING, Status.AWAITING_PAYMENT)
 BATCH_SIZE = 500  # per run; the next run picks up the rest
 
 
@@ -26,6 +33,7 @@ BATCH_SIZE = 500  # per run; the next run picks up the rest
 class WatchdogReport:
     redriven: int = 0
     cancelled: int = 0
+    refunds_failed: int = 0
 
 
 def stuck_orders_queryset(now: datetime) -> QuerySet[Order]:
@@ -41,7 +49,11 @@ def saga_watchdog(*, now: datetime | None = None) -> WatchdogReport:
         return WatchdogReport(redriven=0, cancelled=0)
     stuck_ids = list(stuck_orders_queryset(now).values_list("pk", flat=True)[:BATCH_SIZE])
     outcomes = [saga_unstick(order_id=order_id, now=now) for order_id in stuck_ids]
-    return WatchdogReport(redriven=outcomes.count("redriven"), cancelled=outcomes.count("cancelled"))
+    return WatchdogReport(
+        redriven=outcomes.count("redriven"),
+        cancelled=outcomes.count("cancelled"),
+        refunds_failed=outcomes.count("refund failed"),
+    )
 
 
 def saga_unstick(*, order_id, now: datetime) -> str:
@@ -52,6 +64,9 @@ def saga_unstick(*, order_id, now: datetime) -> str:
         if order is None:
             return "moved on"
         if order.redrive_count >= settings.SAGA_MAX_REDRIVES:
+            if order.status == Status.REFUNDING:
+                order_transition(order=order, to_status=Status.REFUND_FAILED, reason=REFUND_TIMED_OUT_REASON)
+                return "refund failed"
             order_cancel_and_compensate(order=order, to_status=Status.CANCELLED, reason=TIMED_OUT_REASON)
             return "cancelled"
         _redrive(order, now=now, by="the watchdog")
@@ -67,9 +82,11 @@ def saga_redrive(*, order_id, user: User) -> Order:
 
 
 def saga_compensate(*, order_id, user: User) -> Order:
-    """Give up on an order in flight now: cancel it and undo what inventory and payments did."""
+    """Give up on an order in flight before payment now: cancel it and undo what was done."""
     with transaction.atomic():
         order = _in_flight_locked(order_id)
+        if order.status not in COMPENSABLE:
+            raise Conflict("A refund in flight cannot be cancelled; re-drive it instead.", field="status")
         order_cancel_and_compensate(
             order=order, to_status=Status.CANCELLED, reason=f"compensated by staff ({user.get_username()})"
         )
@@ -108,4 +125,7 @@ def _step_command(order: Order) -> Event:
             order_id=str(order.pk),
             lines=[{"product_id": str(line.product_id), "quantity": line.quantity} for line in order.lines.all()],
         )
+    if order.status == Status.REFUNDING:
+        # payments refunds it, or reports again the refund it already made.
+        return RefundRequested(order_id=str(order.pk), reason=order.status_reason or "refund re-driven")
     return payment_requested_for(order)

@@ -116,10 +116,10 @@ def test_refund_cancels_a_confirmed_order_for_the_saga_to_refund_and_restock(sta
     order = make_order("confirmed")
     response = act(staff_client, order, "refund")
     order.refresh_from_db()
-    assert order.status == "refunded"
+    assert order.status == "refunding"  # `refunded` once payments reports the money back
     [cancelled] = bus.published("shop.orders.order_cancelled", order.pk)
     assert cancelled["previous_status"] == "confirmed"
-    assert "Order refunded." in staff_client.get(response["Location"]).content.decode()
+    assert "Order cancelled; the refund is on its way." in staff_client.get(response["Location"]).content.decode()
 
 
 @pytest.mark.parametrize(
@@ -172,3 +172,18 @@ def test_admin_and_console_link_to_each_other(staff_client, make_order, admin_cl
     order = make_order("confirmed")
     admin_page = admin_client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
     assert detail(order) in admin_page
+
+
+def test_a_failed_refund_is_listed_on_operations_and_staff_retry_it(staff_client, make_order, bus):
+    failed, refunding = make_order("refund_failed"), make_order("refunding")
+    Order.objects.filter(pk=failed.pk).update(status_reason="gateway error after 8 attempts")
+    page = staff_client.get(reverse("console:operations")).content.decode()
+    assert f'data-order="{failed.pk}"' in page and "gateway error after 8 attempts" in page
+    assert f'data-order="{refunding.pk}"' not in page
+
+    response = act(staff_client, failed, "retry_refund")
+    failed.refresh_from_db()
+    assert failed.status == "refunding"
+    assert len(bus.published("shop.orders.refund_requested", failed.pk)) == 1
+    assert "sent to payments again for its refund" in staff_client.get(response["Location"]).content.decode()
+    assert "No failed refunds." in staff_client.get(reverse("console:operations")).content.decode()

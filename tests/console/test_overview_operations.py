@@ -25,7 +25,12 @@ def test_every_context_contributes_its_panels():
         "bus.summary",
         "inventory.low_stock",
     ]
-    assert [p.name for p in panels_for("operations")] == ["bus.health", "orders.stuck", "bus.dead_letters"]
+    assert [p.name for p in panels_for("operations")] == [
+        "bus.health",
+        "orders.stuck",
+        "orders.refunds_failed",
+        "bus.dead_letters",
+    ]
 
 
 def test_registering_for_an_unknown_page_is_refused():
@@ -35,7 +40,7 @@ def test_registering_for_an_unknown_page_is_refused():
 
 def test_overview_counts_orders_per_status_rate_and_low_stock(staff_client, settings):
     settings.SAGA_STEP_DEADLINE_SECONDS = 3600 * 24
-    orders_seeded(16)  # two of each of the 8 statuses
+    orders_seeded(20)  # two of each of the 10 statuses
     make_product(sku="LAST-ONE", on_hand=1)
     make_product(sku="PLENTY", on_hand=100)
     dead_letters_seeded(3)
@@ -43,11 +48,12 @@ def test_overview_counts_orders_per_status_rate_and_low_stock(staff_client, sett
     OutboxEvent.objects.create(event_type="shop.test.lost", payload={}, created_at=an_hour_ago, sent_at=an_hour_ago)
     response = staff_client.get(reverse("console:overview"))
     page = response.content.decode()
-    assert 'data-stat="status-confirmed">2<' in page and 'data-stat="orders-total">16<' in page
-    assert 'data-stat="in-flight">4<' in page and 'data-stat="stuck">0<' in page
-    assert 'data-stat="placed-last-hour">16<' in page
-    # settled: 12; paid (confirmed, shipped, delivered, refunded): 8 → 67 %
-    assert 'data-stat="confirmation-rate">67 %<' in page
+    assert 'data-stat="status-confirmed">2<' in page and 'data-stat="orders-total">20<' in page
+    assert 'data-stat="status-refunding">2<' in page and 'data-stat="status-refund_failed">2<' in page
+    assert 'data-stat="in-flight">6<' in page and 'data-stat="stuck">0<' in page  # pending, awaiting, refunding
+    assert 'data-stat="placed-last-hour">20<' in page
+    # settled: 14; paid (confirmed, shipped, delivered, refund failed, refunded): 10 → 71 %
+    assert 'data-stat="confirmation-rate">71 %<' in page
     assert 'data-stat="dead-letters">3<' in page
     assert 'data-stat="outbox-backlog">3<' in page  # the lost row + the two fresh product_created
     assert 'data-stat="outbox-overdue">1<' in page

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from orders.models import Order
-from orders.services import order_cancel, order_deliver, order_ship
+from orders.services import order_cancel, order_deliver, order_refund_retry, order_ship
 from shop.errors import Conflict, NotFound, ServiceError
 from tests.orders.factories import order_in, placed_order
 
@@ -19,7 +19,7 @@ S = Order.Status
     [
         (S.PENDING, S.CANCELLED),
         (S.AWAITING_PAYMENT, S.CANCELLED),
-        (S.CONFIRMED, S.REFUNDED),
+        (S.CONFIRMED, S.REFUNDING),
     ],
 )
 def test_cancel_before_shipping_compensates(customer, bus, status, moves_to):
@@ -30,7 +30,9 @@ def test_cancel_before_shipping_compensates(customer, bus, status, moves_to):
     assert (event["previous_status"], event["reason"]) == (status, "cancelled by customer")
 
 
-@pytest.mark.parametrize("status", [S.SHIPPED, S.DELIVERED, S.REJECTED, S.CANCELLED, S.REFUNDED])
+@pytest.mark.parametrize(
+    "status", [S.SHIPPED, S.DELIVERED, S.REJECTED, S.CANCELLED, S.REFUNDING, S.REFUNDED, S.REFUND_FAILED]
+)
 def test_cancel_after_shipping_or_closing_is_a_conflict(customer, bus, status):
     order = order_in(status, customer=customer)
     with pytest.raises(Conflict, match="can no longer be cancelled"):
@@ -80,3 +82,25 @@ def test_customers_cannot_ship_even_their_own_order(customer):
         order_ship(order_id=order.pk, user=customer)
     assert caught.value.status_code == 403
     assert Order.objects.get(pk=order.pk).status == S.CONFIRMED
+
+
+def test_staff_retry_a_failed_refund_and_the_order_is_refunding_again(staff_user, customer, bus):
+    order = order_in(S.REFUND_FAILED, customer=customer)
+    order = order_refund_retry(order_id=order.pk, user=staff_user)
+    assert (order.status, order.status_reason) == (S.REFUNDING, "refund retried by staff (staff)")
+    [request] = bus.published("shop.orders.refund_requested", order_id=order.pk)
+    assert request["reason"] == "refund retried by staff (staff)"
+
+
+@pytest.mark.parametrize("status", [S.CONFIRMED, S.REFUNDING, S.REFUNDED])
+def test_only_a_failed_refund_is_retried(staff_user, customer, bus, status):
+    order = order_in(status, customer=customer)
+    with pytest.raises(Conflict):
+        order_refund_retry(order_id=order.pk, user=staff_user)
+    assert not bus.published("shop.orders.refund_requested")
+
+
+def test_customers_cannot_retry_refunds(customer):
+    order = order_in(S.REFUND_FAILED, customer=customer)
+    with pytest.raises(ServiceError):
+        order_refund_retry(order_id=order.pk, user=customer)

@@ -12,6 +12,7 @@ from shop.events import (
     PaymentCaptured,
     PaymentDeclined,
     PaymentRefunded,
+    PaymentRefundFailed,
     PaymentVoided,
     ReservationExpired,
     ReservationReleased,
@@ -111,14 +112,37 @@ def test_payment_captured_confirms_an_awaiting_order(customer, bus):
     assert not bus.published("shop.orders.refund_requested")
 
 
-@pytest.mark.parametrize("closed", [S.CANCELLED, S.REJECTED, S.REFUNDED])
-def test_payment_captured_on_a_closed_order_requests_a_refund(customer, bus, closed):
+@pytest.mark.parametrize("closed", [S.CANCELLED, S.REJECTED])
+def test_payment_captured_on_a_closed_order_is_refunded(customer, bus, closed):
     order = order_in(closed, customer=customer)
     order = deliver(bus, captured(order))
-    assert order.status == closed
+    assert (order.status, order.status_reason) == (S.REFUNDING, "payment captured after the order was closed")
     [refund] = bus.published("shop.orders.refund_requested", order_id=order.pk)
     assert refund["reason"] == "payment captured after the order was closed"
     assert not bus.published("shop.orders.order_confirmed")
+
+
+@pytest.mark.parametrize("status", [S.REFUNDING, S.REFUNDED, S.REFUND_FAILED])
+def test_a_capture_replayed_to_an_order_being_refunded_changes_nothing(customer, bus, status):
+    order = deliver(bus, captured(order_in(status, customer=customer)))
+    assert order.status == status
+    assert not bus.published("shop.orders.refund_requested")
+
+
+@pytest.mark.parametrize("status", [S.REFUNDING, S.REFUND_FAILED, S.CANCELLED, S.REJECTED])
+def test_refunded_is_reached_only_when_payments_reports_the_whole_total_back(customer, bus, status):
+    order = order_in(status, customer=customer)
+    order = deliver(bus, PaymentRefunded(order_id=str(order.pk), amount="5.00"))  # of 12.00
+    assert order.status == status
+    assert last_entry(order).detail.startswith(f"ignored in {status}")
+    order = deliver(bus, PaymentRefunded(order_id=str(order.pk), amount="12.00"))
+    assert (order.status, order.status_reason) == (S.REFUNDED, "payment refunded")
+
+
+def test_a_refund_payments_gave_up_on_waits_for_staff(customer, bus):
+    order = order_in(S.REFUNDING, customer=customer)
+    order = deliver(bus, PaymentRefundFailed(order_id=str(order.pk), reason="gateway error after 8 attempts"))
+    assert (order.status, order.status_reason) == (S.REFUND_FAILED, "gateway error after 8 attempts")
 
 
 def test_payment_declined_cancels_and_compensates(customer, bus):
@@ -149,7 +173,7 @@ def test_reservation_expired_cancels_only_an_order_awaiting_payment(customer, bu
     [
         (S.PENDING, S.CANCELLED),
         (S.AWAITING_PAYMENT, S.CANCELLED),
-        (S.CONFIRMED, S.REFUNDED),
+        (S.CONFIRMED, S.REFUNDING),
         (S.SHIPPED, S.SHIPPED),
         (S.CANCELLED, S.CANCELLED),
     ],
@@ -170,6 +194,7 @@ def test_reservation_revoked_cancels_or_refunds(customer, bus, status, moves_to)
     [
         (S.PENDING, S.CANCELLED),
         (S.AWAITING_PAYMENT, S.CANCELLED),
+        (S.REFUNDING, S.REFUND_FAILED),
         (S.CONFIRMED, S.CONFIRMED),
     ],
 )
@@ -177,7 +202,10 @@ def test_a_dead_lettered_step_compensates_an_in_flight_order(customer, bus, stat
     order = order_in(status, customer=customer)
     order = deliver(bus, dead_letter(order))
     assert order.status == moves_to
-    if moves_to == S.CANCELLED:
+    if moves_to == S.REFUND_FAILED:  # nothing to undo: the money is still held, staff retry
+        assert order.status_reason.startswith("refund step failed: inventory.handlers.on_order_placed")
+        assert not bus.published("shop.orders.order_cancelled")
+    elif moves_to == S.CANCELLED:
         assert order.status_reason == "saga step failed: inventory.handlers.on_order_placed"
         assert len(bus.published("shop.orders.order_cancelled")) == 1
     else:

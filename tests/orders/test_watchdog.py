@@ -78,7 +78,7 @@ def test_the_task_runs_the_watchdog(customer, settings):
 
     settings.SAGA_STEP_DEADLINE_SECONDS = 0
     order_in(S.AWAITING_PAYMENT, customer=customer)
-    assert saga_watchdog_task() == {"redriven": 1, "cancelled": 0}
+    assert saga_watchdog_task() == {"redriven": 1, "cancelled": 0, "refunds_failed": 0}
 
 
 def test_watchdog_holds_back_while_the_workers_are_behind(monkeypatch, customer, bus):
@@ -94,3 +94,32 @@ def test_watchdog_holds_back_while_the_workers_are_behind(monkeypatch, customer,
 
     monkeypatch.setattr(watchdog, "broker_is_behind", lambda: False)  # the backlog has drained
     assert saga_watchdog(now=later).redriven == 1
+
+
+def test_a_stuck_refund_is_re_requested_then_handed_to_staff_never_cancelled(customer, bus):
+    order = order_in(S.REFUNDING, customer=customer)
+    now = timezone.now()
+    for _ in (1, 2):
+        now += timedelta(seconds=61)
+        assert saga_watchdog(now=now).redriven == 1
+    requests = bus.published("shop.orders.refund_requested", order_id=order.pk)
+    assert len(requests) == 2  # payments refunds, or reports again the refund it made
+
+    report = saga_watchdog(now=now + timedelta(seconds=61))
+    assert (report.redriven, report.cancelled, report.refunds_failed) == (0, 0, 1)
+    order.refresh_from_db()
+    assert order.status == S.REFUND_FAILED
+    assert not bus.published("shop.orders.order_cancelled")
+
+
+def test_staff_cannot_compensate_a_refund_in_flight_only_re_drive_it(customer, staff_user, bus):
+    from orders.services import saga_compensate, saga_redrive
+    from shop.errors import Conflict
+
+    order = order_in(S.REFUNDING, customer=customer)
+    with pytest.raises(Conflict, match="re-drive it instead"):
+        saga_compensate(order_id=order.pk, user=staff_user)
+    saga_redrive(order_id=order.pk, user=staff_user)
+    assert len(bus.published("shop.orders.refund_requested", order_id=order.pk)) == 1
+    order.refresh_from_db()
+    assert (order.status, order.redrive_count) == (S.REFUNDING, 1)

@@ -189,3 +189,17 @@ def test_offender_lists_are_capped_but_counted(shop, customer):
         order_place(customer=customer, lines=[{"product_id": str(product.pk), "quantity": 1}])
     problem = failing("I1")
     assert ": 25 — " in problem and problem.endswith("…") and problem.count(", ") == 19
+
+
+def test_i4_reports_an_order_that_says_refunded_while_its_payment_holds_the_money(shop):
+    _, confirmed, _ = shop
+    Order.objects.filter(pk=confirmed.pk).update(status="refunded")  # the old meaning: "refund requested"
+    problems = failing("I4")
+    assert "refunded orders whose money is not back" in problems and str(confirmed.pk) in problems
+
+
+def test_a_refund_in_flight_is_an_i1_finding_only_once_it_is_stuck(shop):
+    _, confirmed, _ = shop
+    Order.objects.filter(pk=confirmed.pk).update(status="refunding", status_changed_at=timezone.now())
+    assert check_invariants(quiet_seconds=60, only=["I1"])[0].passed
+    assert str(confirmed.pk) in failing("I1")  # quiet_seconds=0: anything still in flight is stuck
