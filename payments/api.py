@@ -17,6 +17,8 @@ class PaymentSerializer(serializers.ModelSerializer):
             "currency",
             "status",
             "refunded_amount",
+            "refund_attempts",
+            "refund_failed_at",
             "gateway_reference",
             "created_at",
             "updated_at",

@@ -32,6 +32,11 @@ class Payment(models.Model):
     # Requests recorded for the settle task; it acts on them outside any transaction.
     cancel_requested = models.BooleanField(default=False)
     refund_requested = models.BooleanField(default=False)
+    # Failed refund tries since the refund was (last) asked for. At PAYMENT_REFUND_MAX_ATTEMPTS
+    # payments gives up: refund_failed_at is set and refund_requested cleared (nothing left for
+    # the settle task) until refund_requested/order_cancelled asks again and re-arms it.
+    refund_attempts = models.PositiveIntegerField(default=0)
+    refund_failed_at = models.DateTimeField(null=True, blank=True)
     decline_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

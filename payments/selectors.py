@@ -19,7 +19,12 @@ def payment_list(*, user, order_id: uuid.UUID | None = None) -> QuerySet[Payment
 
 
 def payment_ids_to_resume(*, updated_before: datetime, limit: int = 500) -> list[uuid.UUID]:
-    """Return ids of payments still owing gateway work that nobody touched lately, oldest first."""
-    owed = Q(status=Payment.Status.PENDING) | Q(status=Payment.Status.CAPTURED, refund_requested=True)
+    """Return ids of payments still owing gateway work that nobody touched lately, oldest first.
+
+    A refund payments gave up on (refund_failed_at) waits to be asked again, not resumed.
+    """
+    owed = Q(status=Payment.Status.PENDING) | Q(
+        status=Payment.Status.CAPTURED, refund_requested=True, refund_failed_at__isnull=True
+    )
     payments = Payment.objects.filter(owed, updated_at__lt=updated_before).order_by("updated_at")
     return list(payments.values_list("id", flat=True)[:limit])  # the rest on the next run

@@ -15,10 +15,11 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from shop.bus import publish
-from shop.events import PaymentCaptured, PaymentDeclined, PaymentRefunded, PaymentVoided
+from shop.events import PaymentCaptured, PaymentDeclined, PaymentRefunded, PaymentRefundFailed, PaymentVoided
 from shop.faults import crash_point
 from shop.log_context import log_context
 
@@ -89,11 +90,14 @@ def payment_cancel(*, order_id: uuid.UUID | str) -> Payment:
 
 
 def payment_refund_request(*, order_id: uuid.UUID | str) -> Payment | None:
-    """Refund the order's captured payment; anything else needs no refund."""
+    """Refund the order's captured payment, replay a done refund; anything else needs no refund."""
     with transaction.atomic():
         payment = Payment.objects.select_for_update().filter(order_id=order_id).first()
         if payment is not None and payment.status == Status.CAPTURED:
             _request_refund(payment)
+        elif payment is not None and payment.status == Status.REFUNDED:
+            # Asked again (a re-drive): orders may have missed the first announcement.
+            publish(_refunded_event(payment))
         return payment
 
 
@@ -114,7 +118,8 @@ def payment_settle(*, payment_id: uuid.UUID | str) -> Payment:
     """Take the payment to its next state through the gateway; safe to repeat and to race.
 
     Not one transaction: it must run outside any, as it waits on the gateway.
-    Raises GatewayTimeout/GatewayError for the task to retry with the same keys.
+    Raises GatewayTimeout/GatewayError for the task to retry with the same keys — but
+    not once a refund has failed PAYMENT_REFUND_MAX_ATTEMPTS times (see _refund).
     """
     gateway = get_gateway()
     payment = Payment.objects.get(pk=payment_id)
@@ -161,23 +166,56 @@ def _void(payment: Payment, gateway: PaymentGateway) -> Payment:
 
 
 def _refund(payment: Payment, gateway: PaymentGateway) -> Payment:
-    result = gateway.refund(
-        idempotency_key=payment.refund_idempotency_key or f"refund:{payment.order_id}",
-        charge_reference=payment.gateway_reference,
-        amount=payment.amount,
-    )
-    if result.outcome != "refunded":  # never drop a refund we owe: retry, loudly
-        logger.error("refund of payment %s not accepted: %s", payment.pk, result.message)
-        raise GatewayError(f"refund of {payment.pk} not accepted: {result.outcome} {result.message}")
+    """Refund in full; a failure is counted and raised for a retry until the cap, then given up."""
+    try:
+        result = gateway.refund(
+            idempotency_key=payment.refund_idempotency_key or f"refund:{payment.order_id}",
+            charge_reference=payment.gateway_reference,
+            amount=payment.amount,
+        )
+        if result.outcome != "refunded":  # never drop a refund we owe: retry, loudly
+            logger.error("refund of payment %s not accepted: %s", payment.pk, result.message)
+            raise GatewayError(f"refund of {payment.pk} not accepted: {result.outcome} {result.message}")
+    except (GatewayTimeout, GatewayError) as error:
+        payment = _record_refund_failure(payment_id=payment.pk, error=error)
+        if payment.status == Status.CAPTURED and payment.refund_requested:
+            raise  # still owed and below the cap: the task retries with the same key
+        return payment  # given up (now or by another settle), or refunded by another settle
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
         if payment.status != Status.CAPTURED:  # another settle recorded it first
             return payment
+        # Recorded even after payments gave up: a settle already in flight got the money back.
         payment.status = Status.REFUNDED
         payment.refunded_amount = payment.amount
         payment.refund_reference = result.reference
-        payment.save(update_fields=["status", "refunded_amount", "refund_reference", "updated_at"])
-        publish(PaymentRefunded(order_id=str(payment.order_id), amount=str(payment.amount)))
+        payment.refund_failed_at = None
+        payment.save(update_fields=["status", "refunded_amount", "refund_reference", "refund_failed_at", "updated_at"])
+        publish(_refunded_event(payment))
+        return payment
+
+
+def _record_refund_failure(*, payment_id: uuid.UUID, error: Exception) -> Payment:
+    """Count a failed refund attempt; at PAYMENT_REFUND_MAX_ATTEMPTS give up and announce it, once.
+
+    Settles race (the gateway queue's thread pool, payments_resume): the row lock makes
+    the count exact, and a failure arriving after the give-up (or the refund) counts nothing.
+    """
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if payment.status != Status.CAPTURED or not payment.refund_requested:
+            return payment
+        counted = F("refund_attempts") + 1
+        Payment.objects.filter(pk=payment.pk).update(refund_attempts=counted, updated_at=timezone.now())
+        payment.refresh_from_db(fields=["refund_attempts", "updated_at"])
+        if payment.refund_attempts < settings.PAYMENT_REFUND_MAX_ATTEMPTS:
+            return payment
+        logger.error("refund of payment %s given up after %d failed attempts", payment.pk, payment.refund_attempts)
+        payment.refund_requested = False  # nothing left for the settle task until asked again
+        payment.refund_failed_at = timezone.now()
+        payment.save(update_fields=["refund_requested", "refund_failed_at", "updated_at"])
+        reason = f"{payment.refund_attempts} refund attempts failed; the last: {type(error).__name__}: {error}"
+        publish(PaymentRefundFailed(order_id=str(payment.order_id), reason=reason))
         return payment
 
 
@@ -209,12 +247,26 @@ def _record_charge_result(*, payment_id: uuid.UUID, result: GatewayResult) -> Pa
 
 
 def _request_refund(payment: Payment) -> None:
-    """Mark a captured payment for refund and have it settled. Caller holds the row lock."""
+    """Mark a captured payment for refund and have it settled. Caller holds the row lock.
+
+    Asked again after payments gave up (staff retry, watchdog re-drive): re-armed with a
+    fresh count. Asked again while retrying: the count goes on, so the cap still holds.
+    """
+    changed = []
+    if payment.refund_failed_at is not None:
+        payment.refund_failed_at, payment.refund_attempts = None, 0
+        changed += ["refund_failed_at", "refund_attempts"]
     if not payment.refund_requested:
         payment.refund_requested = True
         payment.refund_idempotency_key = f"refund:{payment.order_id}"
-        payment.save(update_fields=["refund_requested", "refund_idempotency_key", "updated_at"])
+        changed += ["refund_requested", "refund_idempotency_key"]
+    if changed:
+        payment.save(update_fields=[*changed, "updated_at"])
     _settle_on_commit(payment.pk)
+
+
+def _refunded_event(payment: Payment) -> PaymentRefunded:
+    return PaymentRefunded(order_id=str(payment.order_id), amount=str(payment.refunded_amount))
 
 
 def _captured_event(payment: Payment) -> PaymentCaptured:

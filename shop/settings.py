@@ -212,6 +212,8 @@ PAYMENT_GATEWAY = os.environ.get("PAYMENT_GATEWAY", "payments.gateway.SimulatedG
 PAYMENT_GATEWAY_LATENCY_MS = env_int("PAYMENT_GATEWAY_LATENCY_MS", 0)
 PAYMENT_GATEWAY_DECLINE_RATE = Decimal(os.environ.get("PAYMENT_GATEWAY_DECLINE_RATE", "0"))
 PAYMENT_RESUME_AFTER_SECONDS = env_int("PAYMENT_RESUME_AFTER_SECONDS", 15)
+# Failed refund attempts after which payments gives up (payment_refund_failed) until asked again.
+PAYMENT_REFUND_MAX_ATTEMPTS = env_int("PAYMENT_REFUND_MAX_ATTEMPTS", 8)
 
 # --- REST framework ---------------------------------------------------------------------
 # https://www.django-rest-framework.org/api-guide/settings/

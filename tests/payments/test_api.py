@@ -1,7 +1,10 @@
 import uuid
 
 import pytest
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from payments.api import PaymentSerializer
 from payments.models import Payment
 from tests.payments.factories import make_payment
 
@@ -42,11 +45,32 @@ def test_customer_gets_own_payment_with_the_documented_fields(api_client, custom
         "currency",
         "status",
         "refunded_amount",
+        "refund_attempts",
+        "refund_failed_at",
         "gateway_reference",
         "created_at",
         "updated_at",
     }
     assert (body["amount"], body["refunded_amount"]) == ("24.50", "0.00")  # money as decimal strings
+    assert (body["refund_attempts"], body["refund_failed_at"]) == (0, None)
+
+
+def test_a_refund_payments_gave_up_on_shows_by_order(api_client, customer):
+    failed_at = timezone.now()
+    payment = make_payment(
+        customer_id=customer.id, status=Payment.Status.CAPTURED, refund_attempts=8, refund_failed_at=failed_at
+    )
+    [row] = api_client(customer).get(URL, {"order": str(payment.order_id)}).json()["results"]
+    assert row["refund_attempts"] == 8
+    assert parse_datetime(row["refund_failed_at"]) == failed_at
+
+
+def test_the_refund_fields_are_read_only(api_client, staff_user, payments):
+    fields = PaymentSerializer().fields
+    assert fields["refund_attempts"].read_only and fields["refund_failed_at"].read_only
+    client = api_client(staff_user)
+    url = f"{URL}{payments['mine'].pk}/"
+    assert client.patch(url, {"refund_attempts": 0, "refund_failed_at": None}, format="json").status_code == 405
 
 
 def test_other_customers_payment_is_not_found(api_client, customer, payments):
