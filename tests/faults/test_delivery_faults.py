@@ -1,4 +1,4 @@
-"""Lost enqueues, duplicate deliveries, an expiry racing a payment, a flaky refund."""
+"""Lost enqueues, duplicate deliveries, an expiry racing a payment, a flaky refund, a failed refund."""
 
 import http.client
 import json
@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from django.db.models import Sum
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
@@ -176,3 +178,38 @@ def test_flaky_refund_is_retried_until_it_succeeds_and_refunds_once(start_worker
     assert payment.refunded_amount == payment.amount
     widget.refresh_from_db()
     assert (widget.on_hand, widget.reserved) == (5, 0)
+
+
+def test_a_refund_failing_past_the_cap_waits_in_refund_failed_never_refunded_until_staff_retry(
+    start_worker, product, customer, staff_user, api_client
+):
+    # tok_refundFlaky: the gateway errs on refund attempts 1-3. With a cap of 2, payments gives up.
+    start_worker(PAYMENT_REFUND_MAX_ATTEMPTS=2)
+    widget = product(on_hand=5)
+    client = api_client(customer)
+    order_id = place(client, widget, token="tok_refundFlaky")
+    status_becomes(order_id, "confirmed")
+    assert client.post(f"/api/orders/{order_id}/cancel/").json()["status"] == "refunding"
+
+    seen = []
+
+    def order_reads(status: str) -> bool:
+        seen.append(client.get(f"/api/orders/{order_id}/").json()["status"])
+        return seen[-1] == status
+
+    wait_for(lambda: order_reads("refund_failed"), timeout=60, interval=0.02, message="refund_failed")
+    assert set(seen) == {"refunding", "refund_failed"}  # never `refunded` while the money was held
+    payment = Payment.objects.get(order_id=order_id)
+    assert (payment.status, payment.refunded_amount, payment.refund_attempts) == ("captured", 0, 2)
+    assert payment.refund_failed_at is not None
+
+    # Staff retry from the console's operations page: attempt 3 fails, attempt 4 refunds.
+    staff = Client()
+    staff.force_login(staff_user)
+    response = staff.post(reverse("orders_console:action", args=[order_id]), {"action": "retry_refund"})
+    assert response.status_code == 302
+    wait_for(lambda: order_reads("refunded"), timeout=60, interval=0.02, message="refunded after the retry")
+    payment.refresh_from_db()
+    assert (payment.status, payment.refunded_amount) == ("refunded", payment.amount)
+    assert_invariants()
+    assert [r.outcome for r in SimulatedGatewayOperation.objects.filter(kind="refund")] == ["refunded"]

@@ -203,3 +203,11 @@ def test_a_refund_in_flight_is_an_i1_finding_only_once_it_is_stuck(shop):
     Order.objects.filter(pk=confirmed.pk).update(status="refunding", status_changed_at=timezone.now())
     assert check_invariants(quiet_seconds=60, only=["I1"])[0].passed
     assert str(confirmed.pk) in failing("I1")  # quiet_seconds=0: anything still in flight is stuck
+
+
+def test_i3_reports_a_failed_refund_until_staff_retry_it_or_it_is_allowed(shop):
+    _, confirmed, _ = shop
+    Order.objects.filter(pk=confirmed.pk).update(status="refund_failed")
+    assert "failed refunds awaiting staff" in failing("I3")
+    allowed = results_by_name(allow_failed_refunds=True)["I3"]
+    assert allowed.passed and "failed refunds awaiting staff (allowed): 1" in allowed.warnings[0]

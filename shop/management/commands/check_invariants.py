@@ -26,6 +26,11 @@ class Command(BaseCommand):
             "--allow-dead-letters", action="store_true", help="I5: report dead letters as warnings instead of failures"
         )
         parser.add_argument(
+            "--allow-failed-refunds",
+            action="store_true",
+            help="I3: report orders in refund_failed (money held, awaiting staff) as warnings instead of failures",
+        )
+        parser.add_argument(
             "--only",
             action="append",
             choices=["I1", "I2", "I3", "I4", "I5"],
@@ -38,6 +43,7 @@ class Command(BaseCommand):
             quiet_seconds=options["quiet_seconds"],
             outbox_seconds=options["outbox_seconds"],
             allow_dead_letters=options["allow_dead_letters"],
+            allow_failed_refunds=options["allow_failed_refunds"],
             only=options["only"],
         )
         for result in results:
