@@ -1,9 +1,12 @@
 """
 Settings for the shop, read from the environment (12-factor).
 
-Every value has a default that works for a first run on a laptop: SQLite in
-var/, Redis on 127.0.0.1:6379, DEBUG on. Production sets DEBUG=0, SECRET_KEY,
-ALLOWED_HOSTS and DATABASE_URL; `manage.py check --deploy` is then clean.
+The defaults are production's: DEBUG is off unless DEBUG=1, and then SECRET_KEY
+must be set. Development opts in with DEBUG=1 (`make run` does): without a
+SECRET_KEY it then uses a random key made once and kept in var/ (git-ignored).
+Other values default to a laptop's: SQLite in var/, Redis on 127.0.0.1:6379.
+Production sets SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL; `manage.py check
+--deploy` is then clean. Every variable is listed in docs/deploy.md.
 """
 
 import os
@@ -11,6 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
+
+from shop.secret_key import read_or_create
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # local state of a first run: SQLite file, pid files, logs
@@ -32,13 +37,14 @@ def env_list(name: str, default: str) -> list[str]:
 
 # --- Core ----------------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/ref/settings/#debug
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)  # production unless told otherwise
 # https://docs.djangoproject.com/en/5.2/ref/settings/#secret-key
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
-        raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "django-insecure-dev-only-key-change-me-in-production-0123456789"
+        raise RuntimeError("SECRET_KEY must be set when DEBUG is off (for development set DEBUG=1)")
+    # Development: a random key made on first use and kept, so sessions survive restarts.
+    SECRET_KEY = read_or_create(VAR_DIR / "dev-secret-key")
 # https://docs.djangoproject.com/en/5.2/ref/settings/#allowed-hosts
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
