@@ -30,7 +30,7 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	@echo "Starting web (http://127.0.0.1:$${PORT:-8000}/api/), workers and beat; Ctrl-C stops them."
-	$(BIN)/honcho start -f Procfile
+	$(BIN)/honcho start -f Procfile.dev --port $${PORT:-8000}
 
 # lint's manage.py checks (migrations, system checks) need no production secret: development mode.
 lint: export DEBUG = 1
