@@ -32,6 +32,13 @@ run: install
 	@echo "Starting web (http://127.0.0.1:$${PORT:-8000}/api/), workers and beat; Ctrl-C stops them."
 	$(BIN)/honcho start -f Procfile.dev --port $${PORT:-8000}
 
+## prod: the production process set (Procfile) here: DEBUG=0 on PostgreSQL (DATABASE_URL, default db
+## shop_prod, created if missing), the release step (migrate, collectstatic), then gunicorn on
+## $PORT (8000), the workers and beat. What it sets and why: shop/localprod.py, docs/deploy.md.
+.PHONY: prod
+prod: install
+	$(BIN)/python -m shop.localprod
+
 # lint's manage.py checks (migrations, system checks) need no production secret: development mode.
 lint: export DEBUG = 1
 

@@ -6,8 +6,9 @@ Started by root (a VM's supervisor, a container without USER), the command gets 
 own `--uid` for the user SHOP_RUN_AS (default `nobody`): `celery worker` and `celery beat`
 call celery.platforms.maybe_drop_privileges before they start, with or without --detach;
 it sets the user's primary group, the user's supplementary groups, then the user, and
-fails if root can be regained. beat also gets a schedule file in var/beat/, a directory
-owned by that user (var/ is root's). gunicorn drops its workers to the same user in
+fails if root can be regained. Unless its schedule file is chosen (-s,
+CELERY_BEAT_SCHEDULE_FILENAME), beat gets one in var/beat/, a directory owned by that user
+(var/ is root's). gunicorn drops its workers to the same user in
 gunicorn.conf.py.
 
 The user must be able to run the code: Python, the virtualenv and the checkout readable to
@@ -85,7 +86,10 @@ def celery_command(argv: list[str], var_dir: Path = VAR_DIR) -> list[str]:
     if user is None:
         return argv
     command = [*argv, "--uid", str(user.pw_uid)]  # celery takes the user's primary group
-    if "beat" in argv and not any(arg in {"-s", "--schedule"} or arg.startswith("--schedule=") for arg in argv):
+    schedule_chosen = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME") or any(
+        arg in {"-s", "--schedule"} or arg.startswith("--schedule=") for arg in argv
+    )
+    if "beat" in argv and not schedule_chosen:
         schedule_dir = var_dir / "beat"
         schedule_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chown(schedule_dir, user.pw_uid, user.pw_gid)

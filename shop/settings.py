@@ -165,7 +165,8 @@ CELERY_TASK_DEFAULT_QUEUE = "events"  # DB-bound handlers
 # Gateway calls are I/O-bound: their own queue, served by a thread pool.
 CELERY_TASK_ROUTES = {"payments.tasks.payment_settle_task": {"queue": "gateway"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# beat's record of when each periodic task last ran (losing it only runs them once more).
+CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME") or str(VAR_DIR / "celerybeat-schedule")
 
 # --- The event bus ---------------------------------------------------------------------
 BUS_MAX_DELIVERIES = env_int("BUS_MAX_DELIVERIES", 5)  # then the event is a dead letter
@@ -253,8 +254,8 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"  # collectstatic target, served by WhiteNoise
-STATIC_ROOT.mkdir(exist_ok=True)
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or VAR_DIR / "static")  # collectstatic's target, WhiteNoise serves it
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

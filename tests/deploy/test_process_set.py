@@ -31,6 +31,7 @@ def as_root(monkeypatch):
     """Pretend to be root; the probe that the user can run the code answers `probe_result`."""
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     monkeypatch.delenv("SHOP_RUN_AS", raising=False)
+    monkeypatch.delenv("CELERY_BEAT_SCHEDULE_FILENAME", raising=False)
     probe = {"result": None}
     monkeypatch.setattr(shop.runas, "cannot_run_code", lambda user: probe["result"])
     return probe
@@ -115,6 +116,12 @@ def test_root_gives_beat_a_schedule_directory_the_user_owns(as_root, nobody, tmp
     assert command == [*BEAT, "--uid", str(nobody.pw_uid), "--schedule", str(schedule_dir / "celerybeat-schedule")]
     assert schedule_dir.is_dir()
     assert owners == {str(schedule_dir): (nobody.pw_uid, nobody.pw_gid)}
+
+
+def test_a_chosen_beat_schedule_is_left_alone(as_root, nobody, monkeypatch):
+    monkeypatch.setenv("CELERY_BEAT_SCHEDULE_FILENAME", "/srv/beat/schedule")
+    assert celery_command(BEAT) == [*BEAT, "--uid", str(nobody.pw_uid)]
+    assert celery_command([*BEAT, "-s", "/srv/s"]) == [*BEAT, "-s", "/srv/s", "--uid", str(nobody.pw_uid)]
 
 
 def test_shop_run_as_root_keeps_root(as_root, monkeypatch):
