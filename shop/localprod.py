@@ -2,7 +2,7 @@
 
     python -m shop.localprod
 
-1. The environment. DEBUG=0, always. What is already set wins; otherwise: DATABASE_URL
+1. The environment. DEBUG=0, always. What is already set (not empty) wins; otherwise: DATABASE_URL
    postgres://postgres@127.0.0.1:5432/shop_prod (the database is created if missing; only
    PostgreSQL is accepted), SECRET_KEY made once and kept in var/prod-secret-key,
    ALLOWED_HOSTS localhost, PORT 8000, and SECURE_SSL_REDIRECT=0: this is plain HTTP on
@@ -41,7 +41,7 @@ DEFAULTS = {
 
 def environment() -> dict[str, str]:
     """The environment of the production set: this one, DEBUG=0, and the defaults above."""
-    env = {**DEFAULTS, **os.environ, "DEBUG": "0"}
+    env = {**DEFAULTS, **{key: value for key, value in os.environ.items() if value}, "DEBUG": "0"}
     if not env["PORT"].isdigit():
         raise SystemExit(f"PORT={env['PORT']!r} is not a port number")
     env.pop("DJANGO_SETTINGS_MODULE", None)  # shop.settings, as in production
@@ -59,11 +59,14 @@ def ensure_database(url: str) -> bool:
     server = {"host": db["HOST"] or None, "port": db["PORT"] or None, "user": db["USER"] or None}
     if db["PASSWORD"]:
         server["password"] = db["PASSWORD"]
-    with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **server) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
-            return False
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db["NAME"])))
-        return True
+    try:
+        with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **server) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
+                return False
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db["NAME"])))
+            return True
+    except psycopg.OperationalError as error:
+        raise SystemExit(f"No PostgreSQL to use at {redact(url)}: {error}") from None
 
 
 def redact(url: str) -> str:

@@ -1,4 +1,4 @@
-"""The production process set: Procfile, gunicorn.conf.py, and dropping root (shop/runas.py)."""
+"""The production process set: Procfile, gunicorn.conf.py, dropping root (shop/runas.py), make prod's environment."""
 
 import os
 import pwd
@@ -9,6 +9,7 @@ from django.conf import settings
 from honcho.environ import parse_procfile
 
 import shop.runas
+from shop import localprod
 from shop.runas import celery_command, run_as_user
 
 ROOT = settings.BASE_DIR
@@ -156,3 +157,30 @@ def test_only_celery_commands_are_wrapped():
 @pytest.mark.skipif(os.geteuid() != 0, reason="the probe changes user: only root can")
 def test_the_probe_runs_the_code_as_the_user():
     assert shop.runas.cannot_run_code(pwd.getpwuid(0)) is None
+
+
+# --- make prod's environment (shop/localprod.py) ---------------------------------------------
+def test_make_prod_environment_is_production_with_local_defaults(monkeypatch, tmp_path):
+    monkeypatch.setattr(localprod, "ROOT", tmp_path)
+    for name in ("DATABASE_URL", "SECRET_KEY", "ALLOWED_HOSTS", "SECURE_SSL_REDIRECT", "DJANGO_SETTINGS_MODULE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DEBUG", "1")
+    monkeypatch.setenv("PORT", "")
+    env = localprod.environment()
+    assert env["DEBUG"] == "0", "make prod is production, whatever DEBUG says"
+    assert env["DATABASE_URL"] == "postgres://postgres@127.0.0.1:5432/shop_prod"
+    assert (env["ALLOWED_HOSTS"], env["SECURE_SSL_REDIRECT"], env["PORT"]) == ("localhost,127.0.0.1,[::1]", "0", "8000")
+    assert "DJANGO_SETTINGS_MODULE" not in env
+    assert env["SECRET_KEY"] == (tmp_path / "var" / "prod-secret-key").read_text().strip()
+    assert localprod.environment()["SECRET_KEY"] == env["SECRET_KEY"], "made once, kept"
+
+    monkeypatch.setenv("DATABASE_URL", "postgres://shop@db.internal:5432/shop")
+    monkeypatch.setenv("SECRET_KEY", "s" * 60)
+    env = localprod.environment()
+    assert (env["DATABASE_URL"], env["SECRET_KEY"]) == ("postgres://shop@db.internal:5432/shop", "s" * 60)
+
+
+def test_make_prod_runs_on_postgresql_only():
+    with pytest.raises(SystemExit, match="make prod runs on PostgreSQL"):
+        localprod.ensure_database("sqlite:///var/shop.sqlite3")
+    assert localprod.redact("postgres://shop:hunter2@db:5432/shop") == "postgres://shop:***@db:5432/shop"
