@@ -1,8 +1,8 @@
 """
 Settings for the shop, read from the environment (12-factor).
 
-The defaults are production's: DEBUG is off unless DEBUG=1, and then SECRET_KEY
-must be set. Development opts in with DEBUG=1 (`make run` does): without a
+The defaults are production's: DEBUG is off unless DEBUG=1, and with DEBUG off
+SECRET_KEY must be set. Development opts in with DEBUG=1 (`make run` does): without a
 SECRET_KEY it then uses a random key made once and kept in var/ (git-ignored).
 Other values default to a laptop's: SQLite in var/, Redis on 127.0.0.1:6379.
 Production sets SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL; `manage.py check
