@@ -47,13 +47,25 @@ browser:
 	  && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) ; } \
 	  || echo "No chromium and no way to install it here: the browser tests will be skipped."
 
-## run: set up, migrate, load demo data and start web + workers + beat (SQLite by default)
+## run: set up, migrate, load demo data and start web + workers + beat (SQLite by default).
+## Development: DEBUG=1 (the settings default to production); the key is made once in var/.
+run: export DEBUG = 1
 run: $(VENV)/.installed-dev
 	$(BIN)/python manage.py ensure_redis
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	@echo "Starting web (http://127.0.0.1:$${PORT:-8000}/api/), workers and beat; Ctrl-C stops them."
-	$(BIN)/honcho start -f Procfile
+	$(BIN)/honcho start -f Procfile.dev --port $${PORT:-8000}
+
+## prod: the production process set (Procfile) here: DEBUG=0 on PostgreSQL (DATABASE_URL, default db
+## shop_prod, created if missing), the release step (migrate, collectstatic), then gunicorn on
+## $PORT (8000), the workers and beat. What it sets and why: shop/localprod.py, docs/deploy.md.
+.PHONY: prod
+prod: $(VENV)/.installed-dev
+	$(BIN)/python -m shop.localprod
+
+# lint's manage.py checks (migrations, system checks) need no production secret: development mode.
+lint: export DEBUG = 1
 
 ## test: set up and run the whole suite (PostgreSQL when DATABASE_URL says so, else SQLite)
 test: $(VENV)/.installed-test lint browser

@@ -1,9 +1,12 @@
 """
 Settings for the shop, read from the environment (12-factor).
 
-Every value has a default that works for a first run on a laptop: SQLite in
-var/, Redis on 127.0.0.1:6379, DEBUG on. Production sets DEBUG=0, SECRET_KEY,
-ALLOWED_HOSTS and DATABASE_URL; `manage.py check --deploy` is then clean.
+The defaults are production's: DEBUG is off unless DEBUG=1, and with DEBUG off
+SECRET_KEY must be set. Development opts in with DEBUG=1 (`make run` does): without a
+SECRET_KEY it then uses a random key made once and kept in var/ (git-ignored).
+Other values default to a laptop's: SQLite in var/, Redis on 127.0.0.1:6379.
+Production sets SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL; `manage.py check
+--deploy` is then clean. Every variable is listed in docs/deploy.md.
 """
 
 import os
@@ -12,6 +15,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
+
+from shop.secret_key import read_or_create
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # local state of a first run: SQLite file, pid files, logs
@@ -33,13 +38,14 @@ def env_list(name: str, default: str) -> list[str]:
 
 # --- Core ----------------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/ref/settings/#debug
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)  # production unless told otherwise
 # https://docs.djangoproject.com/en/5.2/ref/settings/#secret-key
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
-        raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "django-insecure-dev-only-key-change-me-in-production-0123456789"
+        raise RuntimeError("SECRET_KEY must be set when DEBUG is off (for development set DEBUG=1)")
+    # Development: a random key made on first use and kept, so sessions survive restarts.
+    SECRET_KEY = read_or_create(VAR_DIR / "dev-secret-key")
 # https://docs.djangoproject.com/en/5.2/ref/settings/#allowed-hosts
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -182,7 +188,8 @@ CELERY_TASK_DEFAULT_QUEUE = "events"  # DB-bound handlers
 # Gateway calls are I/O-bound: their own queue, served by a thread pool.
 CELERY_TASK_ROUTES = {"payments.tasks.payment_settle_task": {"queue": "gateway"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# beat's record of when each periodic task last ran (losing it only runs them once more).
+CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME") or str(VAR_DIR / "celerybeat-schedule")
 
 # --- The event bus ---------------------------------------------------------------------
 BUS_MAX_DELIVERIES = env_int("BUS_MAX_DELIVERIES", 5)  # then the event is a dead letter
@@ -276,8 +283,8 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"  # collectstatic target, served by WhiteNoise
-STATIC_ROOT.mkdir(exist_ok=True)
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or VAR_DIR / "static")  # collectstatic's target, WhiteNoise serves it
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -291,6 +298,9 @@ STORAGES = {
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # Probes come over plain HTTP from inside (an orchestrator, a load balancer): a redirect
+    # would hide a 503 from them (Kubernetes counts any 3xx as success).
+    SECURE_REDIRECT_EXEMPT = [r"^health/"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)

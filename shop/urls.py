@@ -19,7 +19,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     path("api-auth/", include("rest_framework.urls")),  # login link of the browsable API
-    path("health/", views.health, name="health"),
+    # Probes (shop/views.py): live = the process serves; ready = database and Redis answer.
+    path("health/live/", views.live, name="health-live"),
+    path("health/ready/", views.ready, name="health-ready"),
+    path("health/", views.ready, name="health"),  # the readiness answer under its old path
     # The staff console: each context serves its own pages (named by string, so shop/ imports none).
     path("console/", include("shop.console.urls")),
     path("console/orders/", include("orders.console_urls")),

@@ -55,6 +55,8 @@ def pytest_collection_modifyitems(config, items):
     """
 
     def uses_workers(item) -> bool:
+        if item.get_closest_marker("flow"):  # e.g. tests/deploy/: a whole stack of processes
+            return True
         return any("worker" in name or name == "flow" for name in getattr(item, "fixturenames", ()))
 
     items[:] = [item for item in items if not uses_workers(item)] + [item for item in items if uses_workers(item)]

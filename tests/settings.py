@@ -1,15 +1,29 @@
-"""Settings for the test suite: the project's settings on a Redis database of its own."""
+"""Settings for the test suite: the project's production settings on a Redis database of its own.
+
+DEBUG stays off (the default) so the suite runs what production runs; what differs is
+said below, each with its reason.
+"""
 
 import os
+import secrets
 
 # Tests (and the worker subprocesses of flow tests) use Redis database 15 unless
 # told otherwise, so a run never mixes its messages with a dev stack's on db 0.
 os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Production settings refuse to start without a SECRET_KEY: a random one per run, put in the
+# environment so that the subprocesses a test starts (workers, gunicorn) share it.
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 
 from shop.settings import *  # noqa: E402,F401,F403
-from shop.settings import REST_FRAMEWORK  # noqa: E402
+from shop.settings import REST_FRAMEWORK, STORAGES  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+
+# The test client, live_server and the gunicorn of the fault tests speak plain HTTP.
+SECURE_SSL_REDIRECT = False
+# Nothing runs collectstatic before a test: templates find static files through the finders
+# (the hashed-name manifest storage of production is tested by tests/deploy/).
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 
 # Throttle counters live in Redis and would carry over from test to test: rates
 # high enough never to trip in the suite; tests/api/test_throttling.py sets low ones.

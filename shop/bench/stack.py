@@ -191,7 +191,7 @@ class Stack:
                 proc.stop()
 
     def wait_ready(self, app, timeout: float = 90) -> None:
-        """Wait for the web server's /health/ and a ping from every worker."""
+        """Wait for the web server's /health/ready/ and a ping from every worker."""
         import http.client
 
         deadline = time.monotonic() + timeout
@@ -205,7 +205,7 @@ class Stack:
             if not web_ok:
                 try:
                     conn = http.client.HTTPConnection("127.0.0.1", WEB_PORT, timeout=2)
-                    conn.request("GET", "/health/")
+                    conn.request("GET", "/health/ready/")
                     web_ok = conn.getresponse().status < 500
                 except OSError:
                     pass

@@ -286,7 +286,7 @@ def main() -> int:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if staff_client.request("GET", "/health/")[0] < 500:
+                if staff_client.request("GET", "/health/ready/")[0] < 500:
                     break
             except OSError:
                 pass

@@ -8,8 +8,9 @@ down / deactivate / expire / redeliver / ship / retry a failed refund. After eve
 step the bus is drained and the invariants are checked with shop/invariants.py — the
 same code as `manage.py check_invariants`; "refunded means the money is back" is also
 checked after every single settle and delivery round, not only between steps. The
-refund cap is 2, so `tok_refundFlaky` (3 gateway errors) reaches `refund_failed`. Each example runs inside a savepoint that is
-rolled back, so examples never see each other's data.
+refund cap is 2, so `tok_refundFlaky` (3 gateway errors) reaches `refund_failed`.
+Each example runs inside a savepoint that is rolled back, so examples never see each
+other's data.
 """
 
 import contextlib
