@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install browser run test test-race-sqlite lint migrate demo clean
+.PHONY: install browser run test test-sqlite lint migrate demo clean
 
 # Dependencies: one hashed lock per group (pip checks every hash), compiled by `make lock`
 # from requirements/*.in, which say what each package is for. A stamp per group:
@@ -75,10 +75,10 @@ test: $(VENV)/.installed-test lint browser
 	@# it: they get a pytest session of their own, apart from the flow tests' worker.
 	$(BIN)/pytest -m own_broker $(PYTEST_ARGS)
 
-## test-race-sqlite: the concurrency tests on SQLite, whatever DATABASE_URL says
-test-race-sqlite: install
+## test-sqlite: the no-oversell races and the refund guarantees on SQLite, whatever DATABASE_URL says
+test-sqlite: install
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py ensure_redis
-	env -u DATABASE_URL $(BIN)/pytest -m race $(PYTEST_ARGS)
+	env -u DATABASE_URL $(BIN)/pytest -m "race or refund" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -153,6 +153,7 @@ def test_reservation_expiry_racing_a_payment_ends_paid_or_refunded_never_both(
     assert {Order.objects.get(pk=o).status for o in order_ids[0::2]} <= {"cancelled", "refunded"}
 
 
+@pytest.mark.refund
 def test_flaky_refund_is_retried_until_it_succeeds_and_refunds_once(start_worker, product, customer, api_client):
     start_worker()
     widget = product(on_hand=5)
@@ -180,6 +181,7 @@ def test_flaky_refund_is_retried_until_it_succeeds_and_refunds_once(start_worker
     assert (widget.on_hand, widget.reserved) == (5, 0)
 
 
+@pytest.mark.refund
 def test_a_refund_failing_past_the_cap_waits_in_refund_failed_never_refunded_until_staff_retry(
     start_worker, product, customer, staff_user, api_client
 ):

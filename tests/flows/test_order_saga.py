@@ -97,6 +97,7 @@ def test_order_beyond_stock_is_rejected_and_nothing_is_reserved_or_charged(stock
     assert not Payment.objects.filter(order_id=order["id"]).exists()
 
 
+@pytest.mark.refund
 def test_cancel_after_confirmation_refunds_and_restocks(stocked_product, customer, api_client):
     product = stocked_product(on_hand=4)
     client = api_client(customer)

@@ -13,6 +13,7 @@ migration = import_module("orders.migrations.0002_order_refunding_states")
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.refund
 def test_refunded_orders_without_a_payment_refunded_event_become_refunding(customer):
     waiting = order_in(Order.Status.REFUNDED, customer=customer)
     done = order_in(Order.Status.REFUNDED, customer=customer)

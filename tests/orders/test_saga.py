@@ -112,6 +112,7 @@ def test_payment_captured_confirms_an_awaiting_order(customer, bus):
     assert not bus.published("shop.orders.refund_requested")
 
 
+@pytest.mark.refund
 @pytest.mark.parametrize("closed", [S.CANCELLED, S.REJECTED])
 def test_payment_captured_on_a_closed_order_is_refunded(customer, bus, closed):
     order = order_in(closed, customer=customer)
@@ -129,6 +130,7 @@ def test_a_capture_replayed_to_an_order_being_refunded_changes_nothing(customer,
     assert not bus.published("shop.orders.refund_requested")
 
 
+@pytest.mark.refund
 @pytest.mark.parametrize("status", [S.REFUNDING, S.REFUND_FAILED, S.CANCELLED, S.REJECTED])
 def test_refunded_is_reached_only_when_payments_reports_the_whole_total_back(customer, bus, status):
     order = order_in(status, customer=customer)
@@ -139,6 +141,7 @@ def test_refunded_is_reached_only_when_payments_reports_the_whole_total_back(cus
     assert (order.status, order.status_reason) == (S.REFUNDED, "payment refunded")
 
 
+@pytest.mark.refund
 def test_a_refund_payments_gave_up_on_waits_for_staff(customer, bus):
     order = order_in(S.REFUNDING, customer=customer)
     order = deliver(bus, PaymentRefundFailed(order_id=str(order.pk), reason="gateway error after 8 attempts"))

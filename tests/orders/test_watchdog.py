@@ -96,6 +96,7 @@ def test_watchdog_holds_back_while_the_workers_are_behind(monkeypatch, customer,
     assert saga_watchdog(now=later).redriven == 1
 
 
+@pytest.mark.refund
 def test_a_stuck_refund_is_re_requested_then_handed_to_staff_never_cancelled(customer, bus):
     order = order_in(S.REFUNDING, customer=customer)
     now = timezone.now()

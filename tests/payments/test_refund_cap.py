@@ -20,7 +20,7 @@ from shop.bus import publish
 from shop.events import RefundRequested
 from tests.payments.factories import make_payment
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.refund]
 Status = Payment.Status
 REFUND_FAILED = "shop.payments.payment_refund_failed"
 REFUNDED = "shop.payments.payment_refunded"

@@ -213,6 +213,7 @@ class ShopMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.django_db
+@pytest.mark.refund
 @override_settings(PAYMENT_REFUND_MAX_ATTEMPTS=2)
 def test_any_interleaving_of_operations_keeps_the_invariants():
     run_state_machine_as_test(

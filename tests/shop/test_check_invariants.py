@@ -191,6 +191,7 @@ def test_offender_lists_are_capped_but_counted(shop, customer):
     assert ": 25 — " in problem and problem.endswith("…") and problem.count(", ") == 19
 
 
+@pytest.mark.refund
 def test_i4_reports_an_order_that_says_refunded_while_its_payment_holds_the_money(shop):
     _, confirmed, _ = shop
     Order.objects.filter(pk=confirmed.pk).update(status="refunded")  # the old meaning: "refund requested"
