@@ -201,3 +201,15 @@ def test_malformed_json_is_400(customer, api_client):
     response = api_client(customer).post(URL, '{"lines": [', content_type="application/json")
     assert response.status_code == 400 and "detail" in response.json()
     assert not Order.objects.exists()
+
+
+@pytest.mark.refund
+def test_the_refund_states_are_filterable_and_in_the_schema(customer, api_client):
+    refunding = order_in(Order.Status.REFUNDING, customer=customer)
+    failed = order_in(Order.Status.REFUND_FAILED, customer=customer)
+    client = api_client(customer)
+    for order in (refunding, failed):
+        listed = client.get(URL, {"status": order.status}).json()["results"]
+        assert [o["id"] for o in listed] == [str(order.pk)]
+    schema = client.get("/api/schema/?format=json").json()
+    assert {"refunding", "refunded", "refund_failed"} <= set(schema["components"]["schemas"]["OrderStatusEnum"]["enum"])
