@@ -9,7 +9,7 @@ from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
-from shop.models import Delivery
+from shop.bus import Delivery, deliveries_by_event
 
 from .models import Order, OrderEvent
 from .services.state import IN_FLIGHT
@@ -82,15 +82,13 @@ def order_saga_timeline(*, order: Order) -> list[TimelineStep]:
     """Return the order's timeline joined to the bus's deliveries of each event, in two queries."""
     entries = order_timeline(order_id=order.pk)
     event_ids = {entry.event_id for entry in entries if entry.event_id}
-    deliveries: dict = {}
-    for delivery in Delivery.objects.filter(event_id__in=event_ids).order_by("started_at", "pk"):
-        deliveries.setdefault(delivery.event_id, []).append(delivery)
+    deliveries = deliveries_by_event(event_ids)
     steps, previous = [], None
     for entry in entries:
         steps.append(
             TimelineStep(
                 entry=entry,
-                deliveries=deliveries.get(entry.event_id, []),
+                deliveries=deliveries.get(entry.event_id, []) if entry.event_id else [],
                 since_previous=entry.at - previous if previous else None,
                 since_placed=entry.at - order.created_at,
             )

@@ -40,7 +40,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from shop.bus.registry import handlers_for
+from shop.bus import not_fully_handled
 from shop.models import Delivery, OutboxEvent
 
 MAX_LISTED = 20  # offenders listed per problem; the count is always exact
@@ -259,18 +259,9 @@ def _payments_with_money_held() -> QuerySet:
 def check_i5(*, now: datetime, outbox_seconds: int, allow_dead_letters: bool) -> Result:
     """I5: every old outbox row reached every handler; every effect happened once."""
     result = Result("I5", f"every outbox row (older than {outbox_seconds}s) delivered; each (event, handler) once")
-    types = OutboxEvent.objects.order_by().values_list("event_type", flat=True).distinct()
-    expected = Case(
-        *[When(event_type=t, then=Value(len(handlers_for(t)))) for t in types],
-        default=Value(0),
-        output_field=IntegerField(),
-    )
-    finished = Count("deliveries", filter=Q(deliveries__status__in=(Delivery.Status.DONE, Delivery.Status.DEAD)))
     result.add(
         "outbox rows not handled by every handler",
-        OutboxEvent.objects.filter(created_at__lte=now - timedelta(seconds=outbox_seconds))
-        .annotate(expected=expected, finished=finished)
-        .filter(finished__lt=F("expected"))
+        not_fully_handled(OutboxEvent.objects.filter(created_at__lte=now - timedelta(seconds=outbox_seconds)))
         .order_by("created_at")
         .values_list("pk", flat=True),
     )

@@ -11,8 +11,20 @@ The event bus: publish = write to the outbox; subscribe = a Celery task per hand
         reservation_create(order_id=event.order_id, lines=event.lines)
 """
 
+from shop.models import Delivery  # the inbox row, as the bus's reads return it
+
+from .inbox import bus_is_quiet, deliveries_by_event, missing_handlers, not_fully_handled
 from .publishing import publish
 from .registry import subscribe
 from .relay import broker_is_behind
 
-__all__ = ["publish", "subscribe", "broker_is_behind"]
+__all__ = [
+    "Delivery",
+    "publish",
+    "subscribe",
+    "broker_is_behind",
+    "bus_is_quiet",
+    "deliveries_by_event",
+    "missing_handlers",
+    "not_fully_handled",
+]

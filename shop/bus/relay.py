@@ -9,7 +9,6 @@ lost. Inbox rows make any extra copy harmless. Finished rows are marked complete
 """
 
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,10 +19,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from shop.log_context import log_context
-from shop.models import Delivery, OutboxEvent
+from shop.models import OutboxEvent
 
+from .inbox import missing_handlers
 from .publishing import send_event
-from .registry import all_handlers, handlers_for
+from .registry import all_handlers
 
 BATCH_SIZE = 500
 
@@ -47,11 +47,11 @@ def outbox_relay(*, batch_size: int = BATCH_SIZE) -> RelayReport:
         # add duplicates to the backlog. Rows whose send failed still go out.
         due = due.filter(sent_at__isnull=True)
     rows = list(due.order_by("created_at").only("id", "event_type", "payload")[:batch_size])
-    finished = _finished_handlers([row.id for row in rows])
+    missing_by_row = missing_handlers(rows)
     completed: list[tuple[OutboxEvent, list[str]]] = []
     resend: list[tuple[OutboxEvent, list[str]]] = []
     for row in rows:
-        missing = [h.name for h in handlers_for(row.event_type) if h.name not in finished.get(row.id, set())]
+        missing = missing_by_row[row.pk]
         (resend if missing else completed).append((row, missing))
     with transaction.atomic():
         OutboxEvent.objects.filter(pk__in=[row.id for row, _ in completed]).update(completed_at=now)
@@ -84,13 +84,3 @@ def broker_backlog() -> int:
     except Exception:  # broker down: nothing is known to be waiting
         return 0
     return waiting
-
-
-def _finished_handlers(event_ids: list[uuid.UUID]) -> dict[uuid.UUID, set[str]]:
-    finished: dict[uuid.UUID, set[str]] = {}
-    deliveries = Delivery.objects.filter(
-        event_id__in=event_ids, status__in=[Delivery.Status.DONE, Delivery.Status.DEAD]
-    ).values_list("event_id", "handler")
-    for event_id, handler in deliveries:
-        finished.setdefault(event_id, set()).add(handler)
-    return finished
