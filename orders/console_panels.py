@@ -10,7 +10,6 @@ from shop.console.charts import bar_chart
 
 from . import selectors
 from .models import Order
-from .services.state import IN_FLIGHT
 
 STUCK_SHOWN = 50
 
@@ -41,7 +40,7 @@ def sagas() -> dict:
     """Sagas in flight and those stuck past the step deadline."""
     counts = selectors.order_counts_by_status()
     return {
-        "in_flight": sum(counts[status] for status in IN_FLIGHT),
+        "in_flight": sum(counts[status] for status in Order.IN_FLIGHT),
         "stuck": selectors.stuck_orders().count(),
         "deadline": settings.SAGA_STEP_DEADLINE_SECONDS,
     }

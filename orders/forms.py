@@ -5,18 +5,11 @@ from typing import cast
 from django import forms
 
 from .models import Order
+from .services.state import actions_allowed
 
 Status = Order.Status
 
-# What staff may do to an order in each status; "refund" cancels a confirmed order,
-# which the saga turns into a refund and a restock.
-ACTIONS_BY_STATUS: dict[str, tuple[str, ...]] = {
-    Status.PENDING: ("cancel",),
-    Status.AWAITING_PAYMENT: ("cancel",),
-    Status.CONFIRMED: ("ship", "refund"),
-    Status.SHIPPED: ("deliver",),
-    Status.REFUND_FAILED: ("retry_refund",),
-}
+# What staff may do in each status is the services' table (ORDER_ACTIONS); these are its labels.
 ACTION_LABELS = {
     "ship": "Ship",
     "deliver": "Mark delivered",
@@ -28,7 +21,7 @@ ACTION_LABELS = {
 
 def order_actions(order: Order) -> list[tuple[str, str]]:
     """Return the (action, label) pairs staff may take on the order now."""
-    return [(action, ACTION_LABELS[action]) for action in ACTIONS_BY_STATUS.get(order.status, ())]
+    return [(action, ACTION_LABELS[action]) for action in actions_allowed(order.status)]
 
 
 class OrderFilterForm(forms.Form):

@@ -1,6 +1,7 @@
 """Orders, their lines and timeline, and the catalogue projection they are priced from."""
 
 import uuid
+from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -43,6 +44,16 @@ class Order(models.Model):
         REFUNDING = "refunding", "Refunding"
         REFUNDED = "refunded", "Refunded"
         REFUND_FAILED = "refund_failed", "Refund failed"
+
+    # The status groups, defined once. The saga, the watchdog, the console, the tools and (through
+    # the app registry) the invariants read them; tests/orders/test_state.py checks that they
+    # partition the statuses and agree with the transition table.
+    IN_FLIGHT: ClassVar[tuple[str, ...]] = (Status.PENDING, Status.AWAITING_PAYMENT, Status.REFUNDING)  # saga mid-step
+    FULFILMENT: ClassVar[tuple[str, ...]] = (Status.CONFIRMED, Status.SHIPPED, Status.DELIVERED)  # paid, stock sold
+    CLOSED: ClassVar[tuple[str, ...]] = (Status.REJECTED, Status.CANCELLED, Status.REFUNDED)  # nothing held
+    AWAITING_STAFF: ClassVar[tuple[str, ...]] = (Status.REFUND_FAILED,)  # money held until staff retry
+    # Where the saga stops on its own (not in flight): what a test or a tool waits for.
+    SETTLED: ClassVar[tuple[str, ...]] = FULFILMENT + CLOSED + AWAITING_STAFF
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")

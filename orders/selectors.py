@@ -12,17 +12,22 @@ from django.utils import timezone
 from shop.bus import Delivery, deliveries_by_event
 
 from .models import Order, OrderEvent
-from .services.state import IN_FLIGHT
+from .services.state import ALLOWED_TRANSITIONS, IN_FLIGHT
 from .services.watchdog import stuck_orders_queryset
 
-# Settled statuses an order only reaches once its payment was captured (`refunding` is in flight).
-PAID = (
-    Order.Status.CONFIRMED,
-    Order.Status.SHIPPED,
-    Order.Status.DELIVERED,
-    Order.Status.REFUNDED,
-    Order.Status.REFUND_FAILED,
-)
+
+def _reachable_from(status: str) -> set[str]:
+    reached, frontier = {status}, [status]
+    while frontier:
+        for to_status in ALLOWED_TRANSITIONS[frontier.pop()] - reached:
+            reached.add(to_status)
+            frontier.append(to_status)
+    return reached
+
+
+# Settled statuses an order reaches only once its payment was captured: confirmed and what the
+# transition table leads to from there, but for steps in flight.
+PAID = tuple(status for status in _reachable_from(Order.Status.CONFIRMED) if status in Order.SETTLED)
 
 
 def orders_visible_to(*, user: User) -> QuerySet[Order]:

@@ -45,11 +45,6 @@ from shop.models import Delivery, OutboxEvent
 
 MAX_LISTED = 20  # offenders listed per problem; the count is always exact
 
-# Status names of the other contexts, as stored (their TextChoices values).
-IN_FLIGHT = ("pending", "awaiting_payment", "refunding")
-FULFILMENT = ("confirmed", "shipped", "delivered")
-CLOSED = ("rejected", "cancelled", "refunded")
-
 
 @dataclass
 class Result:
@@ -98,7 +93,7 @@ def check_i1(*, now: datetime, quiet_seconds: int) -> Result:
     result = Result("I1", f"every order reaches a terminal or fulfilment state (stuck > {quiet_seconds}s)")
     Order = _model("orders.Order")
     stuck = (
-        Order.objects.filter(status__in=IN_FLIGHT, status_changed_at__lte=now - timedelta(seconds=quiet_seconds))
+        Order.objects.filter(status__in=Order.IN_FLIGHT, status_changed_at__lte=now - timedelta(seconds=quiet_seconds))
         .order_by("status_changed_at")
         .values_list("pk", flat=True)
     )
@@ -146,11 +141,11 @@ def check_i3(*, allow_failed_refunds: bool = False) -> Result:
     result.add(
         "captured payments whose order is not confirmed/shipped/delivered",
         captured.exclude(
-            order_id__in=Order.objects.filter(status__in=(*FULFILMENT, "refund_failed")).values("pk")
+            order_id__in=Order.objects.filter(status__in=Order.FULFILMENT + Order.AWAITING_STAFF).values("pk")
         ).values_list("order_id", flat=True),
     )
     # A refund payments gave up on keeps the money until staff retry it (operations page).
-    failed_refunds = captured.filter(order_id__in=Order.objects.filter(status="refund_failed").values("pk"))
+    failed_refunds = captured.filter(order_id__in=Order.objects.filter(status__in=Order.AWAITING_STAFF).values("pk"))
     if allow_failed_refunds:
         if failed_refunds.exists():
             result.warnings.append(f"failed refunds awaiting staff (allowed): {failed_refunds.count()}")
@@ -169,7 +164,7 @@ def check_i3(*, allow_failed_refunds: bool = False) -> Result:
     # payment once per order (95 s at 30,000 orders).
     result.add(
         "confirmed/shipped/delivered orders without a captured payment of their total",
-        Order.objects.filter(status__in=FULFILMENT)
+        Order.objects.filter(status__in=Order.FULFILMENT)
         .exclude(Exists(Payment.objects.filter(order_id=OuterRef("pk"), status="captured", amount=OuterRef("total"))))
         .values_list("pk", flat=True),
     )
@@ -217,7 +212,7 @@ def check_i4() -> Result:
     result = Result("I4", "rejected/cancelled/refunded orders hold no reservation and have net payment 0")
     Order = _model("orders.Order")
     Reservation = _model("inventory.Reservation")
-    closed = Order.objects.filter(status__in=CLOSED).values("pk")
+    closed = Order.objects.filter(status__in=Order.CLOSED).values("pk")
     result.add(
         "closed orders with an active reservation",
         Reservation.objects.filter(status="active", order_id__in=closed).values_list("order_id", flat=True),

@@ -8,9 +8,8 @@ from shop.errors import Conflict, NotFound, ServiceError
 from shop.events import OrderDelivered, OrderShipped, RefundRequested
 
 from ..models import Order
-from .state import order_cancel_and_compensate, order_publish, order_transition
+from .state import ORDER_ACTIONS, action_target, order_cancel_and_compensate, order_publish, order_transition
 
-Status = Order.Status
 
 
 class Forbidden(ServiceError):
@@ -22,11 +21,8 @@ def order_cancel(*, order_id, user: User, reason: str = "cancelled by customer")
     """Cancel the order before it ships; a paid order is refunded (`refunding` until the money is back)."""
     with transaction.atomic():
         order = _order_locked(order_id=order_id, user=user)
-        if order.status in (Status.PENDING, Status.AWAITING_PAYMENT):
-            to_status = Status.CANCELLED
-        elif order.status == Status.CONFIRMED:
-            to_status = Status.REFUNDING
-        else:
+        to_status = action_target("cancel", order.status) or action_target("refund", order.status)
+        if to_status is None:
             raise Conflict(
                 f"An order that is {order.get_status_display().lower()} can no longer be cancelled.", field="status"
             )
@@ -39,9 +35,9 @@ def order_refund_retry(*, order_id, user: User) -> Order:
     """Ask payments again for a refund it gave up on (staff, once the cause is fixed)."""
     with transaction.atomic():
         order = _order_locked(order_id=order_id, user=user, staff_only=True)
-        _require(order, Status.REFUND_FAILED, "retried")
+        to_status = _target(order, "retry_refund", "retried")
         reason = f"refund retried by staff ({user.get_username()})"
-        order_transition(order=order, to_status=Status.REFUNDING, reason=reason)
+        order_transition(order=order, to_status=to_status, reason=reason)
         order_publish(order=order, event=RefundRequested(order_id=str(order.pk), reason=reason))
     return order
 
@@ -50,8 +46,8 @@ def order_ship(*, order_id, user: User) -> Order:
     """Mark a confirmed order as shipped."""
     with transaction.atomic():
         order = _order_locked(order_id=order_id, user=user, staff_only=True)
-        _require(order, Status.CONFIRMED, "shipped")
-        order_transition(order=order, to_status=Status.SHIPPED, reason=f"shipped by {user.get_username()}")
+        to_status = _target(order, "ship", "shipped")
+        order_transition(order=order, to_status=to_status, reason=f"shipped by {user.get_username()}")
         order_publish(order=order, event=OrderShipped(order_id=str(order.pk)))
     return order
 
@@ -60,10 +56,8 @@ def order_deliver(*, order_id, user: User) -> Order:
     """Mark a shipped order as delivered."""
     with transaction.atomic():
         order = _order_locked(order_id=order_id, user=user, staff_only=True)
-        _require(order, Status.SHIPPED, "marked delivered")
-        order_transition(
-            order=order, to_status=Status.DELIVERED, reason=f"delivered, recorded by {user.get_username()}"
-        )
+        to_status = _target(order, "deliver", "marked delivered")
+        order_transition(order=order, to_status=to_status, reason=f"delivered, recorded by {user.get_username()}")
         order_publish(order=order, event=OrderDelivered(order_id=str(order.pk)))
     return order
 
@@ -81,6 +75,10 @@ def _order_locked(*, order_id, user: User, staff_only: bool = False) -> Order:
         raise NotFound("Order not found.") from None
 
 
-def _require(order: Order, status: str, action: str) -> None:
-    if order.status != status:
-        raise Conflict(f"Only a {status} order can be {action}; this one is {order.status}.", field="status")
+def _target(order: Order, action: str, done: str) -> str:
+    """Return the status the action takes the order to, or refuse it in the order's status."""
+    to_status = action_target(action, order.status)
+    if to_status is None:
+        allowed = " or ".join(ORDER_ACTIONS[action])
+        raise Conflict(f"Only a {allowed} order can be {done}; this one is {order.status}.", field="status")
+    return to_status

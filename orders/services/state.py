@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from shop.bus import publish
@@ -27,8 +28,37 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Status.REFUND_FAILED: frozenset({Status.REFUNDING, Status.REFUNDED}),
     Status.REFUNDED: frozenset(),
 }
-IN_FLIGHT = (Status.PENDING, Status.AWAITING_PAYMENT, Status.REFUNDING)  # saga steps the watchdog looks after
-CLOSED = (Status.REJECTED, Status.CANCELLED, Status.REFUNDED)  # will never be fulfilled; nothing held
+IN_FLIGHT = Order.IN_FLIGHT  # saga steps the watchdog looks after
+
+# What customers and staff may do to an order, per status, and where it leads: the services
+# guard with it and the console offers it. Every move must be one ALLOWED_TRANSITIONS allows.
+ORDER_ACTIONS: dict[str, dict[str, str]] = {
+    "ship": {Status.CONFIRMED: Status.SHIPPED},
+    "deliver": {Status.SHIPPED: Status.DELIVERED},
+    "cancel": {Status.PENDING: Status.CANCELLED, Status.AWAITING_PAYMENT: Status.CANCELLED},
+    "refund": {Status.CONFIRMED: Status.REFUNDING},  # cancelling a paid order refunds and restocks
+    "retry_refund": {Status.REFUND_FAILED: Status.REFUNDING},
+}
+
+
+def _actions_follow_the_transition_table() -> None:
+    for action, moves in ORDER_ACTIONS.items():
+        for from_status, to_status in moves.items():
+            if to_status not in ALLOWED_TRANSITIONS[from_status]:
+                raise ImproperlyConfigured(f"action {action!r}: {from_status} → {to_status} is not a transition")
+
+
+_actions_follow_the_transition_table()
+
+
+def actions_allowed(status: str) -> list[str]:
+    """Return the actions customers and staff may take on an order in the status, in table order."""
+    return [action for action, moves in ORDER_ACTIONS.items() if status in moves]
+
+
+def action_target(action: str, status: str) -> str | None:
+    """Return the status the action leads to from this one, or None when it is not allowed there."""
+    return ORDER_ACTIONS[action].get(status)
 
 
 def can_transition(order: Order, to_status: str) -> bool:

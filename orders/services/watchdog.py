@@ -19,13 +19,20 @@ from shop.events import Event, OrderPlaced, RefundRequested
 
 from ..models import Order, OrderEvent
 from .saga import payment_requested_for
-from .state import IN_FLIGHT, order_cancel_and_compensate, order_publish, order_transition, timeline_record
+from .state import (
+    IN_FLIGHT,
+    ORDER_ACTIONS,
+    order_cancel_and_compensate,
+    order_publish,
+    order_transition,
+    timeline_record,
+)
 
 Status = Order.Status
 TIMED_OUT_REASON = "saga timed out"
 REFUND_TIMED_OUT_REASON = "refund not confirmed by payments after every re-drive"
-# In flight before payment: giving up cancels the order (a refund in flight is never cancelled).
-COMPENSABLE = (Status.PENDING, Status.AWAITING_PAYMENT)
+# In flight and still cancellable: giving up cancels the order (a refund in flight never is).
+COMPENSABLE = tuple(ORDER_ACTIONS["cancel"])
 BATCH_SIZE = 500  # per run; the next run picks up the rest
 
 

@@ -30,7 +30,7 @@ pytestmark = [
 ]
 
 RESERVE = "inventory.handlers.reserve_stock"
-TERMINAL = ("confirmed", "rejected", "cancelled", "refunded")
+TERMINAL = Order.SETTLED
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from tests.invariants import assert_invariants
 
 pytestmark = [pytest.mark.fault, pytest.mark.flow, pytest.mark.own_broker]
 
-TERMINAL = ("confirmed", "rejected", "cancelled", "refunded")
+TERMINAL = Order.SETTLED
 
 
 @pytest.fixture
