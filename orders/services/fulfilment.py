@@ -11,7 +11,6 @@ from ..models import Order
 from .state import ORDER_ACTIONS, action_target, order_cancel_and_compensate, order_publish, order_transition
 
 
-
 class Forbidden(ServiceError):
     status_code = 403
     code = "permission_denied"
