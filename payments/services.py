@@ -13,6 +13,7 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
@@ -29,6 +30,9 @@ from .models import Payment
 
 logger = logging.getLogger(__name__)
 Status = Payment.Status
+# Enqueued by name, so this module never imports tasks (tasks import it); the name
+# also routes it to the `gateway` queue (CELERY_TASK_ROUTES).
+SETTLE_TASK = "payments.tasks.payment_settle_task"
 
 
 def payment_request(
@@ -291,9 +295,7 @@ def _settle_on_commit(payment_id: uuid.UUID, *, inline: bool = False) -> None:
 
 
 def _settle_task_enqueue(payment_id: uuid.UUID, countdown: float = 0) -> None:
-    from .tasks import payment_settle_task  # tasks import this module
-
-    payment_settle_task.apply_async(args=[str(payment_id)], countdown=countdown)
+    current_app.send_task(SETTLE_TASK, args=[str(payment_id)], countdown=countdown)
 
 
 def _settle_here_or_retry_later(payment_id: uuid.UUID) -> None:
