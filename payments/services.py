@@ -25,7 +25,7 @@ from shop.faults import crash_point
 from shop.log_context import log_context
 
 from . import selectors
-from .gateway import GatewayError, GatewayResult, GatewayTimeout, PaymentGateway, get_gateway
+from .gateway import GatewayError, GatewayOutcome, GatewayResult, GatewayTimeout, PaymentGateway, get_gateway
 from .models import Payment
 
 logger = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ def _refund(payment: Payment, gateway: PaymentGateway) -> Payment:
             charge_reference=payment.gateway_reference,
             amount=payment.amount,
         )
-        if result.outcome != "refunded":  # never drop a refund we owe: retry, loudly
+        if result.outcome != GatewayOutcome.REFUNDED:  # never drop a refund we owe: retry, loudly
             logger.error("refund of payment %s not accepted: %s", payment.pk, result.message)
             raise GatewayError(f"refund of {payment.pk} not accepted: {result.outcome} {result.message}")
     except (GatewayTimeout, GatewayError) as error:
@@ -230,18 +230,18 @@ def _record_charge_result(*, payment_id: uuid.UUID, result: GatewayResult) -> Pa
         if payment.status != Status.PENDING:  # another settle recorded it first
             return payment
         payment.gateway_reference = result.reference
-        if result.outcome == "captured":
+        if result.outcome == GatewayOutcome.CAPTURED:
             payment.status = Status.CAPTURED
             # Late capture on a cancelled order: keep the record true, then give it back.
             if payment.cancel_requested:
                 payment.refund_requested = True
                 payment.refund_idempotency_key = f"refund:{payment.order_id}"
             publish(_captured_event(payment))
-        elif result.outcome == "declined":
+        elif result.outcome == GatewayOutcome.DECLINED:
             payment.status = Status.DECLINED
             payment.decline_reason = result.message
             publish(PaymentDeclined(order_id=str(payment.order_id), reason=result.message))
-        elif result.outcome == "voided":
+        elif result.outcome == GatewayOutcome.VOIDED:
             payment.status = Status.VOIDED
             publish(PaymentVoided(order_id=str(payment.order_id)))
         else:
