@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 from typing import Protocol
 
 from django.conf import settings
@@ -36,8 +37,6 @@ from django.db import transaction
 from django.utils.module_loading import import_string
 
 from .models import SimulatedGatewayOperation as Operation
-
-CAPTURED, DECLINED, REFUNDED, VOIDED = (choice.value for choice in Operation.Outcome)
 
 
 class GatewayTimeout(Exception):
@@ -48,9 +47,18 @@ class GatewayError(Exception):
     """The gateway failed transiently without a result; retry with the same key."""
 
 
+class GatewayOutcome(StrEnum):
+    """What a gateway answers when a call has a result (no result is an exception)."""
+
+    CAPTURED = "captured"
+    DECLINED = "declined"
+    REFUNDED = "refunded"
+    VOIDED = "voided"
+
+
 @dataclass(frozen=True)
 class GatewayResult:
-    outcome: str  # captured | declined | refunded | voided
+    outcome: GatewayOutcome
     reference: str = ""
     message: str = ""
 
@@ -72,20 +80,25 @@ def get_gateway() -> PaymentGateway:
 
 @dataclass(frozen=True)
 class _Decision:
-    outcome: str = ""  # "" records no result
+    outcome: GatewayOutcome | None = None  # None records no result
     message: str = ""
     error: type[Exception] | None = None  # raised after the operation row is committed
 
 
 _CHARGE_DECISIONS = {
-    "tok_visa": _Decision(CAPTURED),
-    "tok_refundFlaky": _Decision(CAPTURED),
-    "tok_chargeDeclined": _Decision(DECLINED, "card_declined"),
-    "tok_insufficientFunds": _Decision(DECLINED, "insufficient_funds"),
+    "tok_visa": _Decision(GatewayOutcome.CAPTURED),
+    "tok_refundFlaky": _Decision(GatewayOutcome.CAPTURED),
+    "tok_chargeDeclined": _Decision(GatewayOutcome.DECLINED, "card_declined"),
+    "tok_insufficientFunds": _Decision(GatewayOutcome.DECLINED, "insufficient_funds"),
     "tok_timeout": _Decision(error=GatewayTimeout),
-    "tok_timeoutAfterCapture": _Decision(CAPTURED, error=GatewayTimeout),
+    "tok_timeoutAfterCapture": _Decision(GatewayOutcome.CAPTURED, error=GatewayTimeout),
 }
-_REFERENCE_PREFIX = {CAPTURED: "ch_", DECLINED: "ch_", REFUNDED: "re_", VOIDED: "vo_"}
+_REFERENCE_PREFIX = {
+    GatewayOutcome.CAPTURED: "ch_",
+    GatewayOutcome.DECLINED: "ch_",
+    GatewayOutcome.REFUNDED: "re_",
+    GatewayOutcome.VOIDED: "vo_",
+}
 FLAKY_REFUND_FAILURES = 3
 
 
@@ -117,12 +130,14 @@ class SimulatedGateway:
     def void(self, *, idempotency_key: str) -> GatewayResult:
         # Same key as the charge: a recorded capture is replayed (too late to void),
         # and a charge arriving after the void gets `voided` back instead of money.
-        return self._call(idempotency_key, Operation.Kind.VOID, decide=lambda operation: _Decision(VOIDED))
+        return self._call(
+            idempotency_key, Operation.Kind.VOID, decide=lambda operation: _Decision(GatewayOutcome.VOIDED)
+        )
 
     def _decide_charge(self, token: str) -> _Decision:
-        decision = _CHARGE_DECISIONS.get(token, _Decision(DECLINED, "invalid_token"))
+        decision = _CHARGE_DECISIONS.get(token, _Decision(GatewayOutcome.DECLINED, "invalid_token"))
         if token == "tok_visa" and random.random() < self.decline_rate:
-            return _Decision(DECLINED, "card_declined")
+            return _Decision(GatewayOutcome.DECLINED, "card_declined")
         return decision
 
     def _call(
@@ -149,15 +164,15 @@ class SimulatedGateway:
         # Raised only now, so the attempt (and a capture whose response is "lost") stays recorded.
         if decision.error is not None:
             raise decision.error(f"simulated {decision.error.__name__} on {key} (attempt {operation.attempts})")
-        return GatewayResult(operation.outcome, operation.reference, operation.message)
+        return GatewayResult(GatewayOutcome(operation.outcome), operation.reference, operation.message)
 
 
 def _decide_refund(operation: Operation, charge_reference: str, amount: Decimal) -> _Decision:
-    charge = Operation.objects.filter(reference=charge_reference, outcome=CAPTURED).first()
+    charge = Operation.objects.filter(reference=charge_reference, outcome=GatewayOutcome.CAPTURED).first()
     if charge is None:
-        return _Decision(DECLINED, "no_such_charge")
+        return _Decision(GatewayOutcome.DECLINED, "no_such_charge")
     if amount > charge.amount:
-        return _Decision(DECLINED, "amount_too_large")
+        return _Decision(GatewayOutcome.DECLINED, "amount_too_large")
     if charge.token == "tok_refundFlaky" and operation.attempts <= FLAKY_REFUND_FAILURES:
         return _Decision(error=GatewayError)
-    return _Decision(REFUNDED)
+    return _Decision(GatewayOutcome.REFUNDED)

@@ -70,16 +70,12 @@ class SimulatedGatewayOperation(models.Model):
         REFUND = "refund", "Refund"
         VOID = "void", "Void"
 
-    class Outcome(models.TextChoices):
-        CAPTURED = "captured", "Captured"
-        DECLINED = "declined", "Declined"
-        REFUNDED = "refunded", "Refunded"
-        VOIDED = "voided", "Voided"
-
     idempotency_key = models.CharField(max_length=64, unique=True)
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    # Blank while no result is recorded (the call timed out or failed before deciding).
-    outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True)
+    # A payments.gateway.GatewayOutcome value (the gateway interface owns them: this module
+    # cannot import it, the gateway imports this model); blank while no result is recorded
+    # (the call timed out or failed before deciding).
+    outcome = models.CharField(max_length=10, blank=True)
     message = models.CharField(max_length=100, blank=True)
     reference = models.CharField(max_length=64, blank=True, db_index=True)
     token = models.CharField(max_length=64, blank=True)  # card token of a charge

@@ -13,6 +13,7 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
@@ -24,11 +25,14 @@ from shop.faults import crash_point
 from shop.log_context import log_context
 
 from . import selectors
-from .gateway import GatewayError, GatewayResult, GatewayTimeout, PaymentGateway, get_gateway
+from .gateway import GatewayError, GatewayOutcome, GatewayResult, GatewayTimeout, PaymentGateway, get_gateway
 from .models import Payment
 
 logger = logging.getLogger(__name__)
 Status = Payment.Status
+# Enqueued by name, so this module never imports tasks (tasks import it); the name
+# also routes it to the `gateway` queue (CELERY_TASK_ROUTES).
+SETTLE_TASK = "payments.tasks.payment_settle_task"
 
 
 def payment_request(
@@ -173,7 +177,7 @@ def _refund(payment: Payment, gateway: PaymentGateway) -> Payment:
             charge_reference=payment.gateway_reference,
             amount=payment.amount,
         )
-        if result.outcome != "refunded":  # never drop a refund we owe: retry, loudly
+        if result.outcome != GatewayOutcome.REFUNDED:  # never drop a refund we owe: retry, loudly
             logger.error("refund of payment %s not accepted: %s", payment.pk, result.message)
             raise GatewayError(f"refund of {payment.pk} not accepted: {result.outcome} {result.message}")
     except (GatewayTimeout, GatewayError) as error:
@@ -226,18 +230,18 @@ def _record_charge_result(*, payment_id: uuid.UUID, result: GatewayResult) -> Pa
         if payment.status != Status.PENDING:  # another settle recorded it first
             return payment
         payment.gateway_reference = result.reference
-        if result.outcome == "captured":
+        if result.outcome == GatewayOutcome.CAPTURED:
             payment.status = Status.CAPTURED
             # Late capture on a cancelled order: keep the record true, then give it back.
             if payment.cancel_requested:
                 payment.refund_requested = True
                 payment.refund_idempotency_key = f"refund:{payment.order_id}"
             publish(_captured_event(payment))
-        elif result.outcome == "declined":
+        elif result.outcome == GatewayOutcome.DECLINED:
             payment.status = Status.DECLINED
             payment.decline_reason = result.message
             publish(PaymentDeclined(order_id=str(payment.order_id), reason=result.message))
-        elif result.outcome == "voided":
+        elif result.outcome == GatewayOutcome.VOIDED:
             payment.status = Status.VOIDED
             publish(PaymentVoided(order_id=str(payment.order_id)))
         else:
@@ -291,9 +295,7 @@ def _settle_on_commit(payment_id: uuid.UUID, *, inline: bool = False) -> None:
 
 
 def _settle_task_enqueue(payment_id: uuid.UUID, countdown: float = 0) -> None:
-    from .tasks import payment_settle_task  # tasks import this module
-
-    payment_settle_task.apply_async(args=[str(payment_id)], countdown=countdown)
+    current_app.send_task(SETTLE_TASK, args=[str(payment_id)], countdown=countdown)
 
 
 def _settle_here_or_retry_later(payment_id: uuid.UUID) -> None:

@@ -3,12 +3,12 @@
 from celery import shared_task
 
 from .gateway import GatewayError, GatewayTimeout
-from .services import payment_settle, payments_resume
+from .services import SETTLE_TASK, payment_settle, payments_resume
 
 
 @shared_task(
     bind=True,
-    name="payments.tasks.payment_settle_task",
+    name=SETTLE_TASK,
     autoretry_for=(GatewayTimeout, GatewayError),
     retry_backoff=True,
     retry_backoff_max=60,

@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 
 from payments import gateway as gateway_module
-from payments.gateway import GatewayError, GatewayTimeout, SimulatedGateway, get_gateway
+from payments.gateway import GatewayError, GatewayOutcome, GatewayTimeout, SimulatedGateway, get_gateway
 from payments.models import SimulatedGatewayOperation
 
 pytestmark = pytest.mark.django_db
@@ -42,6 +42,19 @@ def test_visa_is_captured_with_a_reference(gateway):
 def test_decline_tokens_are_declined_with_their_reason(gateway, token, reason):
     result = charge(gateway, token)
     assert (result.outcome, result.message) == ("declined", reason)
+
+
+def test_every_answer_is_an_outcome_of_the_interface_and_the_simulator_stores_its_value(gateway):
+    results = [
+        captured := charge(gateway, "tok_visa"),
+        charge(gateway, "tok_chargeDeclined", key="charge:declined"),
+        gateway.refund(idempotency_key="refund:1", charge_reference=captured.reference, amount=AMOUNT),
+        gateway.void(idempotency_key="charge:voided"),
+    ]
+    assert [result.outcome for result in results] == list(GatewayOutcome)
+    assert all(type(result.outcome) is GatewayOutcome for result in results)
+    stored = SimulatedGatewayOperation.objects.order_by("pk").values_list("outcome", flat=True)
+    assert list(stored) == [outcome.value for outcome in GatewayOutcome]
 
 
 def test_same_key_returns_the_first_result_and_charges_once(gateway):

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.race, pytest.mark.django_db(transaction=True)]
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
     """Keep committed on_commit hooks from reaching Redis: these tests drive settles themselves."""
-    monkeypatch.setattr("payments.tasks.payment_settle_task.delay", lambda *args: None)
+    monkeypatch.setattr("payments.services._settle_task_enqueue", lambda *args, **kwargs: None)
     monkeypatch.setattr("shop.bus.publishing.send_event", lambda *args, **kwargs: True)
 
 

@@ -1,10 +1,14 @@
 """Task wiring: run locally with .apply(), no broker."""
 
+import uuid
+from decimal import Decimal
+
 import pytest
+from celery import current_app
 
 from payments.gateway import GatewayTimeout
 from payments.models import Payment, SimulatedGatewayOperation
-from payments.services import payment_cancel
+from payments.services import SETTLE_TASK, payment_cancel, payment_request
 from payments.tasks import payment_settle_task, payments_resume_task
 from tests.payments.factories import make_payment
 
@@ -12,11 +16,26 @@ pytestmark = pytest.mark.django_db
 
 
 def test_gateway_calls_go_to_the_gateway_queue_and_db_work_stays_on_events():
-    from celery import current_app
-
     route = current_app.amqp.router.route
     assert route({}, payment_settle_task.name)["queue"].name == "gateway"
     assert route({}, payments_resume_task.name)["queue"].name == "events"
+
+
+def test_services_enqueue_the_settle_task_by_its_registered_name_on_the_gateway_queue(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr(
+        current_app.amqp,
+        "send_task_message",
+        lambda producer, name, message, **options: sent.append((name, options["queue"].name, message.body[0])),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        payment = payment_request(
+            order_id=uuid.uuid4(), customer_id=1, amount=Decimal("5.00"), currency="USD", payment_token="tok_visa"
+        )
+    assert payment_settle_task.name == SETTLE_TASK
+    assert sent == [(SETTLE_TASK, "gateway", [str(payment.pk)])]
 
 
 def test_settle_task_captures():

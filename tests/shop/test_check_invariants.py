@@ -127,6 +127,24 @@ def test_i3_reports_a_second_capture_at_the_gateway(shop):
     assert "captured more than once" in failing("I3")
 
 
+def test_i3_reads_the_simulators_records_only_while_it_is_the_gateway_and_still_checks_the_rest(shop, settings, capsys):
+    _, confirmed, _ = shop
+    SimulatedGatewayOperation.objects.all().delete()  # a real gateway keeps its records at the provider
+    assert "payments captured/refunded without a gateway capture" in failing("I3")  # the simulator configured
+
+    settings.PAYMENT_GATEWAY = "acme.payments.AcmeGateway"
+    i3 = results_by_name()["I3"]
+    assert i3.passed and len(i3.warnings) == 1
+    assert "gateway-side checks skipped" in i3.warnings[0] and "acme.payments.AcmeGateway" in i3.warnings[0]
+    call_command("check_invariants", "--quiet-seconds", "0", "--only", "I3")
+    assert "I3 PASS" in (out := capsys.readouterr().out) and "~ gateway-side checks skipped" in out
+
+    Order.objects.filter(pk=confirmed.pk).update(status="cancelled")
+    problems = failing("I3")  # the payments' side of I3 still runs
+    assert "captured payments whose order is not" in problems and str(confirmed.pk) in problems
+    assert "gateway" not in problems
+
+
 def test_i3_reports_a_partial_refund_marked_refunded(shop):
     _, confirmed, _ = shop
     Order.objects.filter(pk=confirmed.pk).update(status="refunded")
