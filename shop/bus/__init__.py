@@ -12,7 +12,7 @@ The event bus: publish = write to the outbox; subscribe = a Celery task per hand
 """
 
 from .publishing import publish
-from .registry import subscribe
+from .registry import handler_name, subscribe
 from .relay import broker_is_behind
 
-__all__ = ["publish", "subscribe", "broker_is_behind"]
+__all__ = ["publish", "subscribe", "handler_name", "broker_is_behind"]
