@@ -7,7 +7,7 @@ The event bus: publish = write to the outbox; subscribe = a Celery task per hand
     publish(OrderPlaced(order_id=..., lines=[...]))   # inside the service's transaction
 
     @subscribe(signals.order_placed)
-    def reserve_stock(event: OrderPlaced) -> None:      # runs once per event, in a worker
+    def on_order_placed(event: OrderPlaced) -> None:    # runs once per event, in a worker
         reservation_create(order_id=event.order_id, lines=event.lines)
 """
 
