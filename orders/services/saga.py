@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
-from django.db import transaction
-
+from shop.bus import joins_delivery_transaction
 from shop.events import (
     Event,
     EventDeadLettered,
@@ -54,7 +53,7 @@ class Step:
 
 def saga_event_apply(*, event: Event, handler: str, steps: dict[str, Step]) -> Order | None:
     """Record the event on its order and take the step for the order's status, if any."""
-    with transaction.atomic(savepoint=False):  # see NO_SAVEPOINT in shop/bus/delivery.py
+    with joins_delivery_transaction():
         order = _order_locked(event)
         if order is None:
             return None
@@ -246,7 +245,7 @@ def saga_event_dead_lettered(*, event: EventDeadLettered, handler: str) -> Order
 
 def saga_event_note(*, event: Event, handler: str) -> Order | None:
     """Record an event that does not move the order (stock committed, payment refunded ...)."""
-    with transaction.atomic(savepoint=False):  # see NO_SAVEPOINT in shop/bus/delivery.py
+    with joins_delivery_transaction():
         order = _order_locked(event)
         if order is None:
             return None

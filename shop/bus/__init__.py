@@ -11,8 +11,9 @@ The event bus: publish = write to the outbox; subscribe = a Celery task per hand
         reservation_create(order_id=event.order_id, lines=event.lines)
 """
 
+from .delivery import joins_delivery_transaction
 from .publishing import publish
 from .registry import handler_name, subscribe
 from .relay import broker_is_behind
 
-__all__ = ["publish", "subscribe", "handler_name", "broker_is_behind"]
+__all__ = ["publish", "subscribe", "handler_name", "joins_delivery_transaction", "broker_is_behind"]
