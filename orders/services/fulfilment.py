@@ -8,7 +8,7 @@ from shop.errors import Conflict, NotFound, ServiceError
 from shop.events import OrderDelivered, OrderShipped, RefundRequested
 
 from ..models import Order
-from .state import order_cancel_and_compensate, order_publish, order_transition
+from .state import event_publish_and_record, order_cancel_and_compensate, order_transition
 
 Status = Order.Status
 
@@ -42,7 +42,7 @@ def order_refund_retry(*, order_id, user: User) -> Order:
         _require(order, Status.REFUND_FAILED, "retried")
         reason = f"refund retried by staff ({user.get_username()})"
         order_transition(order=order, to_status=Status.REFUNDING, reason=reason)
-        order_publish(order=order, event=RefundRequested(order_id=str(order.pk), reason=reason))
+        event_publish_and_record(order=order, event=RefundRequested(order_id=str(order.pk), reason=reason))
     return order
 
 
@@ -52,7 +52,7 @@ def order_ship(*, order_id, user: User) -> Order:
         order = _order_locked(order_id=order_id, user=user, staff_only=True)
         _require(order, Status.CONFIRMED, "shipped")
         order_transition(order=order, to_status=Status.SHIPPED, reason=f"shipped by {user.get_username()}")
-        order_publish(order=order, event=OrderShipped(order_id=str(order.pk)))
+        event_publish_and_record(order=order, event=OrderShipped(order_id=str(order.pk)))
     return order
 
 
@@ -64,7 +64,7 @@ def order_deliver(*, order_id, user: User) -> Order:
         order_transition(
             order=order, to_status=Status.DELIVERED, reason=f"delivered, recorded by {user.get_username()}"
         )
-        order_publish(order=order, event=OrderDelivered(order_id=str(order.pk)))
+        event_publish_and_record(order=order, event=OrderDelivered(order_id=str(order.pk)))
     return order
 
 

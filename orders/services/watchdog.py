@@ -19,7 +19,7 @@ from shop.events import Event, OrderPlaced, RefundRequested
 
 from ..models import Order, OrderEvent
 from .saga import payment_requested_for
-from .state import IN_FLIGHT, order_cancel_and_compensate, order_publish, order_transition, timeline_record
+from .state import IN_FLIGHT, event_publish_and_record, order_cancel_and_compensate, order_transition, timeline_record
 
 Status = Order.Status
 TIMED_OUT_REASON = "saga timed out"
@@ -115,7 +115,7 @@ def _redrive(order: Order, *, now: datetime, by: str) -> None:
         name="saga step re-driven",
         detail=f"re-drive {order.redrive_count} of {settings.SAGA_MAX_REDRIVES} in {order.status}",
     )
-    order_publish(order=order, event=_step_command(order), detail=f"re-published by {by}")
+    event_publish_and_record(order=order, event=_step_command(order), detail=f"re-published by {by}")
 
 
 def _step_command(order: Order) -> Event:
