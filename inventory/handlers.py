@@ -7,15 +7,15 @@ from .services import reservation_cancel, reservation_commit, reservation_create
 
 
 @subscribe(signals.order_placed)
-def reserve_stock(event: OrderPlaced) -> None:
+def on_order_placed(event: OrderPlaced) -> None:
     reservation_create(order_id=event.order_id, lines=event.lines)
 
 
 @subscribe(signals.order_confirmed)
-def commit_stock(event: OrderConfirmed) -> None:
+def on_order_confirmed(event: OrderConfirmed) -> None:
     reservation_commit(order_id=event.order_id)
 
 
 @subscribe(signals.order_cancelled)
-def give_stock_back(event: OrderCancelled) -> None:
+def on_order_cancelled(event: OrderCancelled) -> None:
     reservation_cancel(order_id=event.order_id, reason=event.reason)

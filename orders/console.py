@@ -17,7 +17,7 @@ from .models import Order
 PAGE_SIZE = 50
 
 
-def _closed_by_staff(verb: str):
+def _staff_cancel_service(verb: str):
     """Return order_cancel with the reason staff gave; the saga refunds a confirmed order."""
 
     def close(*, order_id, user) -> Order:
@@ -30,8 +30,8 @@ def _closed_by_staff(verb: str):
 ACTIONS = {
     "ship": (services.order_ship, "shipped"),
     "deliver": (services.order_deliver, "marked delivered"),
-    "cancel": (_closed_by_staff("cancelled"), "cancelled"),
-    "refund": (_closed_by_staff("refunded"), "cancelled; the refund is on its way"),
+    "cancel": (_staff_cancel_service("cancelled"), "cancelled"),
+    "refund": (_staff_cancel_service("refunded"), "cancelled; the refund is on its way"),
     "retry_refund": (services.order_refund_retry, "sent to payments again for its refund"),
 }
 

@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from shop.bus import publish
+from shop.bus import joins_delivery_transaction, publish
 from shop.events import PaymentCaptured, PaymentDeclined, PaymentRefunded, PaymentRefundFailed, PaymentVoided
 from shop.faults import crash_point
 from shop.log_context import log_context
@@ -45,7 +45,7 @@ def payment_request(
     settle_inline: bool = False,
 ) -> Payment:
     """Record the charge of an order once, and have it settled; replay a known result."""
-    with transaction.atomic(savepoint=False):  # see NO_SAVEPOINT in shop/bus/delivery.py
+    with joins_delivery_transaction():
         payment, created = Payment.objects.get_or_create(
             order_id=order_id,
             defaults={

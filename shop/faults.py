@@ -29,7 +29,7 @@ def crash_point(name: str, subject: str = "") -> None:
     """Kill this process with SIGKILL if the environment asks for a crash here.
 
     `subject` narrows a shared point to one case: `SHOP_CRASH_POINT=name@subject`
-    (e.g. `delivery.after_effect@inventory.handlers.reserve_stock`) fires only there.
+    (e.g. `delivery.after_effect@inventory.handlers.on_order_placed`) fires only there.
     """
     if not _NAME or not _NAME.startswith(name):
         return

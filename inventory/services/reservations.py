@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from shop.bus import publish
+from shop.bus import joins_delivery_transaction, publish
 from shop.errors import NotFound
 from shop.events import (
     ReservationExpired,
@@ -48,7 +48,7 @@ class _Refused(Exception):
 def reservation_create(*, order_id, lines: list[dict]) -> Reservation:
     """Reserve every line of the order or none, once per order, and announce which."""
     order_uuid = parse_uuid(order_id, what="order")
-    with transaction.atomic(savepoint=False):  # see NO_SAVEPOINT in shop/bus/delivery.py
+    with joins_delivery_transaction():
         existing = Reservation.objects.filter(order_id=order_uuid).first()
         if existing is not None:
             _outcome_republish(existing)
@@ -140,7 +140,7 @@ def _stock_reserved(reservation: Reservation) -> StockReserved:
 
 def reservation_commit(*, order_id) -> Reservation:
     """Turn the order's reservation into a sale; take the stock afresh if it lapsed."""
-    with transaction.atomic(savepoint=False):  # see NO_SAVEPOINT in shop/bus/delivery.py
+    with joins_delivery_transaction():
         reservation = _reservation_locked(order_id)
         if reservation.status == Status.ACTIVE:
             _sell_reserved(reservation)

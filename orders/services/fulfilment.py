@@ -8,7 +8,7 @@ from shop.errors import Conflict, NotFound, ServiceError
 from shop.events import OrderDelivered, OrderShipped, RefundRequested
 
 from ..models import Order
-from .state import ORDER_ACTIONS, action_target, order_cancel_and_compensate, order_publish, order_transition
+from .state import ORDER_ACTIONS, action_target, event_publish_and_record, order_cancel_and_compensate, order_transition
 
 
 class Forbidden(ServiceError):
@@ -37,7 +37,7 @@ def order_refund_retry(*, order_id, user: User) -> Order:
         to_status = _target(order, "retry_refund", "retried")
         reason = f"refund retried by staff ({user.get_username()})"
         order_transition(order=order, to_status=to_status, reason=reason)
-        order_publish(order=order, event=RefundRequested(order_id=str(order.pk), reason=reason))
+        event_publish_and_record(order=order, event=RefundRequested(order_id=str(order.pk), reason=reason))
     return order
 
 
@@ -47,7 +47,7 @@ def order_ship(*, order_id, user: User) -> Order:
         order = _order_locked(order_id=order_id, user=user, staff_only=True)
         to_status = _target(order, "ship", "shipped")
         order_transition(order=order, to_status=to_status, reason=f"shipped by {user.get_username()}")
-        order_publish(order=order, event=OrderShipped(order_id=str(order.pk)))
+        event_publish_and_record(order=order, event=OrderShipped(order_id=str(order.pk)))
     return order
 
 
@@ -57,7 +57,7 @@ def order_deliver(*, order_id, user: User) -> Order:
         order = _order_locked(order_id=order_id, user=user, staff_only=True)
         to_status = _target(order, "deliver", "marked delivered")
         order_transition(order=order, to_status=to_status, reason=f"delivered, recorded by {user.get_username()}")
-        order_publish(order=order, event=OrderDelivered(order_id=str(order.pk)))
+        event_publish_and_record(order=order, event=OrderDelivered(order_id=str(order.pk)))
     return order
 
 

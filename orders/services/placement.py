@@ -16,7 +16,7 @@ from shop.errors import ServiceError, Unprocessable
 from shop.events import OrderPlaced
 
 from ..models import CatalogueItem, Order, OrderEvent, OrderLine
-from .state import order_publish, timeline_record
+from .state import event_publish_and_record, timeline_record
 
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("9999999999.99")  # what Decimal(12, 2) holds
@@ -140,7 +140,7 @@ def _order_create(
             name="order placed",
             detail=f"{len(priced)} line(s), total {order.total} {order.currency}",
         ),
-        order_publish(
+        event_publish_and_record(
             order=order,
             event=OrderPlaced(
                 order_id=str(order.pk),

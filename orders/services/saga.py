@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
-from django.db import transaction
-
+from shop.bus import joins_delivery_transaction
 from shop.events import (
     Event,
     EventDeadLettered,
@@ -32,7 +31,13 @@ from shop.events import (
 )
 
 from ..models import Order, OrderEvent
-from .state import ALLOWED_TRANSITIONS, order_cancel_and_compensate, order_publish, order_transition, timeline_record
+from .state import (
+    ALLOWED_TRANSITIONS,
+    event_publish_and_record,
+    order_cancel_and_compensate,
+    order_transition,
+    timeline_record,
+)
 
 logger = logging.getLogger(__name__)
 Status = Order.Status
@@ -45,7 +50,7 @@ class Step:
     """What an event does to an order in one status: a transition and/or a follow-up."""
 
     to_status: str | None = None
-    then: Callable[[Order, Event], None] | None = None
+    follow_up: Callable[[Order, Event], None] | None = None
     compensate: bool = False  # the move closes the order: publish `order_cancelled`
     reason: Callable[[Any], str] | None = None  # takes the event type the step is for
     # A condition on the event beyond the status; when it is false the event is only recorded.
@@ -54,7 +59,7 @@ class Step:
 
 def saga_event_apply(*, event: Event, handler: str, steps: dict[str, Step]) -> Order | None:
     """Record the event on its order and take the step for the order's status, if any."""
-    with transaction.atomic(savepoint=False):  # see NO_SAVEPOINT in shop/bus/delivery.py
+    with joins_delivery_transaction():
         order = _order_locked(event)
         if order is None:
             return None
@@ -73,7 +78,7 @@ def saga_event_apply(*, event: Event, handler: str, steps: dict[str, Step]) -> O
             detail=detail,
         )
         if step is not None:
-            _take(order, event, step)
+            _take_step(order, event, step)
     return order
 
 
@@ -84,15 +89,15 @@ def _order_locked(event: Event) -> Order | None:
     return order
 
 
-def _take(order: Order, event: Event, step: Step) -> None:
+def _take_step(order: Order, event: Event, step: Step) -> None:
     reason = step.reason(event) if step.reason else ""
     if step.compensate:
         # A compensating step always names the status it closes the order in.
         order_cancel_and_compensate(order=order, to_status=cast(str, step.to_status), reason=reason)
     elif step.to_status:
         order_transition(order=order, to_status=step.to_status, reason=reason)
-    if step.then:
-        step.then(order, event)
+    if step.follow_up:
+        step.follow_up(order, event)
 
 
 def _event_detail(event: Event) -> str:
@@ -100,7 +105,7 @@ def _event_detail(event: Event) -> str:
 
 
 def _request_payment(order: Order, event: Event) -> None:
-    order_publish(order=order, event=payment_requested_for(order))
+    event_publish_and_record(order=order, event=payment_requested_for(order))
 
 
 def payment_requested_for(order: Order) -> PaymentRequested:
@@ -115,11 +120,11 @@ def payment_requested_for(order: Order) -> PaymentRequested:
 
 
 def _confirm(order: Order, event: Event) -> None:
-    order_publish(order=order, event=OrderConfirmed(order_id=str(order.pk)))
+    event_publish_and_record(order=order, event=OrderConfirmed(order_id=str(order.pk)))
 
 
 def _refund_late_capture(order: Order, event: Event) -> None:
-    order_publish(order=order, event=RefundRequested(order_id=str(order.pk), reason=LATE_CAPTURE_REASON))
+    event_publish_and_record(order=order, event=RefundRequested(order_id=str(order.pk), reason=LATE_CAPTURE_REASON))
 
 
 def _event_reason(event: StockRejected | PaymentDeclined | ReservationRevoked | PaymentRefundFailed) -> str:
@@ -132,7 +137,7 @@ def saga_stock_reserved(*, event: StockReserved, handler: str) -> Order | None:
         event=event,
         handler=handler,
         steps={
-            Status.PENDING: Step(to_status=Status.AWAITING_PAYMENT, then=_request_payment),
+            Status.PENDING: Step(to_status=Status.AWAITING_PAYMENT, follow_up=_request_payment),
         },
     )
 
@@ -150,12 +155,12 @@ def saga_stock_rejected(*, event: StockRejected, handler: str) -> Order | None:
 
 def saga_payment_captured(*, event: PaymentCaptured, handler: str) -> Order | None:
     """Confirm the paid order, or give the money back if the order was closed meanwhile."""
-    late = Step(to_status=Status.REFUNDING, then=_refund_late_capture, reason=lambda event: LATE_CAPTURE_REASON)
+    late = Step(to_status=Status.REFUNDING, follow_up=_refund_late_capture, reason=lambda event: LATE_CAPTURE_REASON)
     return saga_event_apply(
         event=event,
         handler=handler,
         steps={
-            Status.AWAITING_PAYMENT: Step(to_status=Status.CONFIRMED, then=_confirm),
+            Status.AWAITING_PAYMENT: Step(to_status=Status.CONFIRMED, follow_up=_confirm),
             Status.REJECTED: late,
             Status.CANCELLED: late,
         },
@@ -246,7 +251,7 @@ def saga_event_dead_lettered(*, event: EventDeadLettered, handler: str) -> Order
 
 def saga_event_note(*, event: Event, handler: str) -> Order | None:
     """Record an event that does not move the order (stock committed, payment refunded ...)."""
-    with transaction.atomic(savepoint=False):  # see NO_SAVEPOINT in shop/bus/delivery.py
+    with joins_delivery_transaction():
         order = _order_locked(event)
         if order is None:
             return None

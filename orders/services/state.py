@@ -92,7 +92,7 @@ def order_cancel_and_compensate(*, order: Order, to_status: str, reason: str) ->
     """Close the order and tell inventory and payments to undo their part. Caller holds the lock."""
     previous_status = order.status
     order_transition(order=order, to_status=to_status, reason=reason)
-    order_publish(
+    event_publish_and_record(
         order=order,
         event=OrderCancelled(
             order_id=str(order.pk),
@@ -102,7 +102,7 @@ def order_cancel_and_compensate(*, order: Order, to_status: str, reason: str) ->
     )
 
 
-def order_publish(*, order: Order, event: Event, detail: str = "published") -> OrderEvent:
+def event_publish_and_record(*, order: Order, event: Event, detail: str = "published") -> OrderEvent:
     """Publish the event in the caller's transaction and record it on the timeline."""
     publish(event)
     return timeline_record(

@@ -22,8 +22,8 @@ from .saga import payment_requested_for
 from .state import (
     IN_FLIGHT,
     ORDER_ACTIONS,
+    event_publish_and_record,
     order_cancel_and_compensate,
-    order_publish,
     order_transition,
     timeline_record,
 )
@@ -122,7 +122,7 @@ def _redrive(order: Order, *, now: datetime, by: str) -> None:
         name="saga step re-driven",
         detail=f"re-drive {order.redrive_count} of {settings.SAGA_MAX_REDRIVES} in {order.status}",
     )
-    order_publish(order=order, event=_step_command(order), detail=f"re-published by {by}")
+    event_publish_and_record(order=order, event=_step_command(order), detail=f"re-published by {by}")
 
 
 def _step_command(order: Order) -> Event:

@@ -7,15 +7,16 @@ The event bus: publish = write to the outbox; subscribe = a Celery task per hand
     publish(OrderPlaced(order_id=..., lines=[...]))   # inside the service's transaction
 
     @subscribe(signals.order_placed)
-    def reserve_stock(event: OrderPlaced) -> None:      # runs once per event, in a worker
+    def on_order_placed(event: OrderPlaced) -> None:    # runs once per event, in a worker
         reservation_create(order_id=event.order_id, lines=event.lines)
 """
 
 from shop.models import Delivery  # the inbox row, as the bus's reads return it
 
+from .delivery import joins_delivery_transaction
 from .inbox import bus_is_quiet, deliveries_by_event, missing_handlers, not_fully_handled
 from .publishing import publish
-from .registry import subscribe
+from .registry import handler_name, subscribe
 from .relay import broker_is_behind
 
 __all__ = [
@@ -27,4 +28,6 @@ __all__ = [
     "deliveries_by_event",
     "missing_handlers",
     "not_fully_handled",
+    "handler_name",
+    "joins_delivery_transaction",
 ]

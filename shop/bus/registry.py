@@ -11,7 +11,7 @@ from shop.events import EVENT_BY_SIGNAL, Event
 
 @dataclass(frozen=True)
 class Handler:
-    name: str  # stable: it is the inbox key, so renaming a handler re-runs old events
+    name: str  # the inbox key: renaming a handler needs a data migration of its inbox rows
     event_type: str
     function: Callable[[Event], None]
     queue: str
@@ -24,19 +24,24 @@ _handlers_by_type: dict[str, list[Handler]] = {}
 _handlers_by_name: dict[str, Handler] = {}
 
 
-def subscribe(signal: Signal, *, name: str = "", queue: str = "events") -> Callable[[_HandlerT], _HandlerT]:
+def handler_name(function: Callable[..., None]) -> str:
+    """Return the name the function is subscribed under (module.function): its inbox key."""
+    return f"{function.__module__}.{function.__qualname__}"
+
+
+def subscribe(signal: Signal, *, queue: str = "events") -> Callable[[_HandlerT], _HandlerT]:
     """Register the decorated function as a handler of the signal's event."""
     event_type = EVENT_BY_SIGNAL[signal].type_name()
 
     def register(function: _HandlerT) -> _HandlerT:
-        handler_name = name or f"{function.__module__}.{function.__qualname__}"
-        handler = Handler(name=handler_name, event_type=event_type, function=function, queue=queue)
-        existing = _handlers_by_name.get(handler_name)
+        name = handler_name(function)
+        handler = Handler(name=name, event_type=event_type, function=function, queue=queue)
+        existing = _handlers_by_name.get(name)
         if existing is not None and existing.event_type != event_type:
-            raise ValueError(f"handler name {handler_name!r} is already used for {existing.event_type}")
+            raise ValueError(f"handler name {name!r} is already used for {existing.event_type}")
         if existing is None:
             _handlers_by_type.setdefault(event_type, []).append(handler)
-            _handlers_by_name[handler_name] = handler
+            _handlers_by_name[name] = handler
         return function
 
     return register

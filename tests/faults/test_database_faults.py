@@ -29,7 +29,7 @@ pytestmark = [
     ),
 ]
 
-RESERVE = "inventory.handlers.reserve_stock"
+RESERVE = "inventory.handlers.on_order_placed"
 TERMINAL = Order.SETTLED
 
 

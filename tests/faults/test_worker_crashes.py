@@ -16,7 +16,7 @@ from tests.invariants import assert_invariants
 
 pytestmark = [pytest.mark.fault, pytest.mark.flow]
 
-RESERVE = "inventory.handlers.reserve_stock"
+RESERVE = "inventory.handlers.on_order_placed"
 REQUEST_PAYMENT = "payments.handlers.on_payment_requested"
 
 

@@ -90,14 +90,3 @@ def test_order_cancelled_arriving_before_order_placed_prevents_the_reservation(b
 
     assert stock_of(beans) == (10, 0, 10)
     assert bus.published("shop.inventory.stock_") == []
-
-
-def test_handler_names_are_stable_inbox_keys():
-    from shop.bus.registry import all_handlers
-
-    names = {h.name for h in all_handlers() if h.name.startswith("inventory.")}
-    assert names == {
-        "inventory.handlers.reserve_stock",
-        "inventory.handlers.commit_stock",
-        "inventory.handlers.give_stock_back",
-    }

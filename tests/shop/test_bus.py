@@ -11,7 +11,7 @@ from django.utils import timezone
 from shop.bus import publish, relay
 from shop.bus.delivery import dead_letter_replay, delivery_begin, delivery_run
 from shop.bus.publishing import send_event
-from shop.bus.registry import Handler, _handlers_by_name, _handlers_by_type
+from shop.bus.registry import Handler, _handlers_by_name, _handlers_by_type, all_handlers
 from shop.events import EventDeadLettered, OrderDelivered, OrderShipped, PaymentRequested
 from shop.models import Delivery, OutboxEvent
 
@@ -189,3 +189,13 @@ def test_task_messages_show_the_event_id_not_the_payload_in_logs(monkeypatch):
         assert args[1]["payment_token"] == "tok_secret_card"  # the handler still gets it
         assert "tok_secret_card" not in message.headers["argsrepr"]
         assert event.event_id in message.headers["argsrepr"]
+
+
+def test_every_handler_of_a_context_is_named_on_its_event():
+    contexts = ("inventory.", "orders.", "payments.")
+    misnamed = {
+        handler.name: handler.event_type
+        for handler in all_handlers()
+        if handler.name.startswith(contexts) and handler.function.__name__ != "on_" + handler.event_type.split(".")[-2]
+    }
+    assert misnamed == {}

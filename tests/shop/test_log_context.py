@@ -52,7 +52,7 @@ def test_the_bus_and_the_api_name_the_order_on_every_line_about_it(db, customer,
     for line in delivered:
         assert line["order_id"] == order_id
         assert line["event_id"] and line["handler"], line
-    assert {line["handler"] for line in delivered} >= {"inventory.handlers.reserve_stock"}
+    assert {line["handler"] for line in delivered} >= {"inventory.handlers.on_order_placed"}
 
 
 def test_a_context_ends_with_its_block_and_plain_text_shows_it_as_a_suffix(caplog):
