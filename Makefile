@@ -75,6 +75,12 @@ test: $(VENV)/.installed-test lint browser
 	@# it: they get a pytest session of their own, apart from the flow tests' worker.
 	$(BIN)/pytest -m own_broker $(PYTEST_ARGS)
 
+## screenshots: rewrite the README's console screenshots (docs/screenshots/) from the browser test
+.PHONY: screenshots
+screenshots: $(VENV)/.installed-test browser
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py ensure_redis
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
 ## test-sqlite: the no-oversell races and the refund guarantees on SQLite, whatever DATABASE_URL says
 test-sqlite: install
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py ensure_redis
