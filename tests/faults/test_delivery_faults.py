@@ -21,10 +21,10 @@ from payments.models import Payment, SimulatedGatewayOperation
 from shop.bus import publishing
 from shop.faults import crash_count
 from shop.models import Delivery, OutboxEvent
-from shop.processes import Proc, free_port
 from tests.faults.conftest import place, status_becomes
 from tests.flows.conftest import ROOT, wait_for, worker_environment
 from tests.invariants import assert_invariants
+from tools.launcher import Proc, free_port
 
 pytestmark = [pytest.mark.fault, pytest.mark.flow]
 

@@ -1,7 +1,7 @@
 """
 Soak test: its own stack, mixed load over HTTP, chaos, then the invariant checks.
 
-    python -m shop.soak --minutes 10        (make soak MINUTES=10)
+    python -m tools.soak --minutes 10        (make soak MINUTES=10)
 
 Stack: PostgreSQL database `shop_soak` (dropped and recreated), a private redis-server on
 a free port (no persistence, so its restart really loses the queued messages), gunicorn,
@@ -27,8 +27,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from shop import processes
-from shop.processes import RedisServer, free_port
+from tools import launcher as processes
+from tools.launcher import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / "var" / "soak"
@@ -147,7 +147,7 @@ def load_thread(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m shop.soak")
+    parser = argparse.ArgumentParser(prog="python -m tools.soak")
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument(

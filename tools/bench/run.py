@@ -88,7 +88,7 @@ class Bench(Baselines, Scenarios):
         self.results.memory = {"peak": dict(self.rss_peak), "peak_sum": dict(self.rss_peak_sum), **self.results.memory}
         facts = self.environment()
         # Kept before anything is rendered: a failing report must not cost the run.
-        # `python -m shop.bench --render` writes the docs again from this file.
+        # `python -m tools.bench --render` writes the docs again from this file.
         save_results(self.results, facts, self.quick)
         render(self.results, facts, self.quick, console=self.console, write=self.write_docs)
 
@@ -314,7 +314,7 @@ class Bench(Baselines, Scenarios):
         return {
             "command": "make bench"
             + (" QUICK=1" if self.quick else "")
-            + "   (= .venv/bin/python -m shop.bench"
+            + "   (= .venv/bin/python -m tools.bench"
             + (" --quick" if self.quick else "")
             + ")",
             "date": self.started_at.strftime("%Y-%m-%d %H:%M UTC"),

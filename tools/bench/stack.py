@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import redis
 
-from shop.processes import Proc
+from tools.launcher import Proc
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -126,7 +126,7 @@ class Stack:
                 "-n",
                 node,
                 "-I",
-                "shop.bench.tasks",
+                "tools.bench.tasks",
                 "-l",
                 "warning",
                 "--without-gossip",
