@@ -18,6 +18,8 @@ from django.db import connection
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tools.launcher import wait_until
+
 from . import load, stack
 from .baselines import Baselines
 from .load import Request, percentile
@@ -162,13 +164,7 @@ class Bench(Baselines, Scenarios):
 
     # --- helpers ---------------------------------------------------------------------------
     def wait(self, predicate, what: str, timeout: float = 300, interval: float = 0.25):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(interval)
-        raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
+        return wait_until(predicate, timeout=timeout, what=what, interval=interval)
 
     def queues_empty(self) -> bool:
         # Not shop.bus.broker_backlog(): quiet also needs no message in flight (Redis's
