@@ -59,10 +59,10 @@ run: $(VENV)/.installed-dev
 
 ## prod: the production process set (Procfile) here: DEBUG=0 on PostgreSQL (DATABASE_URL, default db
 ## shop_prod, created if missing), the release step (migrate, collectstatic), then gunicorn on
-## $PORT (8000), the workers and beat. What it sets and why: shop/localprod.py, docs/deploy.md.
+## $PORT (8000), the workers and beat. What it sets and why: tools/localprod.py, docs/deploy.md.
 .PHONY: prod
 prod: $(VENV)/.installed-dev
-	$(BIN)/python -m shop.localprod
+	$(BIN)/python -m tools.localprod
 
 # lint's manage.py checks (migrations, system checks) need no production secret: development mode.
 lint: export DEBUG = 1
@@ -101,10 +101,10 @@ clean:
 ## run the load scenarios, write docs/benchmarks.md and docs/bench/saga.png (QUICK=1: under 2 minutes)
 .PHONY: bench
 bench: $(VENV)/.installed-bench
-	$(BIN)/python -m shop.bench $(if $(QUICK),--quick,)
+	$(BIN)/python -m tools.bench $(if $(QUICK),--quick,)
 
 ## soak: a private stack (PostgreSQL db shop_soak, its own Redis, gunicorn, workers, beat) under mixed load
 ## with workers SIGKILLed every 20–40 s, Redis and beat restarted once; then the invariants (MINUTES=10)
 .PHONY: soak
 soak: $(VENV)/.installed-bench
-	$(BIN)/python -m shop.soak --minutes $(or $(MINUTES),10)
+	$(BIN)/python -m tools.soak --minutes $(or $(MINUTES),10)

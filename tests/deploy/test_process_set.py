@@ -9,8 +9,8 @@ from django.conf import settings
 from honcho.environ import parse_procfile
 
 import shop.runas
-from shop import localprod
 from shop.runas import celery_command, run_as_user
+from tools import localprod
 
 ROOT = settings.BASE_DIR
 
@@ -159,7 +159,7 @@ def test_the_probe_runs_the_code_as_the_user():
     assert shop.runas.cannot_run_code(pwd.getpwuid(0)) is None
 
 
-# --- make prod's environment (shop/localprod.py) ---------------------------------------------
+# --- make prod's environment (tools/localprod.py) ---------------------------------------------
 def test_make_prod_environment_is_production_with_local_defaults(monkeypatch, tmp_path):
     monkeypatch.setattr(localprod, "ROOT", tmp_path)
     for name in ("DATABASE_URL", "SECRET_KEY", "ALLOWED_HOSTS", "SECURE_SSL_REDIRECT", "DJANGO_SETTINGS_MODULE"):

@@ -1,6 +1,6 @@
 """`make prod` for real: the production process set, DEBUG off, on PostgreSQL, after its release step.
 
-Runs what `make prod` runs (`python -m shop.localprod`) on a free port, with a database of
+Runs what `make prod` runs (`python -m tools.localprod`) on a free port, with a database of
 its own (DATABASE_URL's name + `_stack`, dropped before and after), a private Redis, and an
 empty STATIC_ROOT, so the pages below prove the release step ran. Skipped unless
 DATABASE_URL names a PostgreSQL. Every process is stopped by process group at the end and
@@ -29,8 +29,8 @@ import pytest
 from django.conf import settings
 from psycopg import sql
 
-from shop.processes import RedisServer, free_port
 from shop.runas import run_as_user
+from tools.launcher import RedisServer, free_port
 
 pytestmark = pytest.mark.flow
 
@@ -100,13 +100,13 @@ def stack_database():
 
 
 class Stack:
-    """`python -m shop.localprod` in a session of its own; stop() ends every process it started."""
+    """`python -m tools.localprod` in a session of its own; stop() ends every process it started."""
 
     def __init__(self, env: dict, log: Path):
         self.log_path = log
         self.log = open(log, "ab")  # noqa: SIM115 (closed in stop())
         self.launcher = subprocess.Popen(
-            [sys.executable, "-m", "shop.localprod"],
+            [sys.executable, "-m", "tools.localprod"],
             cwd=ROOT,
             env=env,
             stdout=self.log,

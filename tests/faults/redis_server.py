@@ -1,5 +1,5 @@
 """
-A Redis server owned by one test (shop.processes.RedisServer: its own port and directory,
+A Redis server owned by one test (tools.launcher.RedisServer: its own port and directory,
 stoppable and restartable), and pointing the test process's Celery app at it.
 """
 
@@ -9,10 +9,10 @@ from typing import cast
 import kombu.pools
 from celery import current_app
 
-from shop import processes
+from tools import launcher
 
 
-class RedisServer(processes.RedisServer):
+class RedisServer(launcher.RedisServer):
     """A private redis-server that can also list the Celery messages it holds."""
 
     def messages(self) -> set[str]:

@@ -2,8 +2,6 @@
 
 import http.client
 import json
-import socket
-import sys
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -21,10 +19,11 @@ from payments.models import Payment, SimulatedGatewayOperation
 from shop.bus import publishing
 from shop.faults import crash_count
 from shop.models import Delivery, OutboxEvent
-from shop.processes import Proc, free_port
 from tests.faults.conftest import place, status_becomes
-from tests.flows.conftest import ROOT, wait_for, worker_environment
+from tests.flows.conftest import wait_for, worker_environment
 from tests.invariants import assert_invariants
+from tools import launcher
+from tools.launcher import Proc, free_port, port_answers
 
 pytestmark = [pytest.mark.fault, pytest.mark.flow]
 
@@ -59,24 +58,11 @@ def test_web_process_killed_between_commit_and_enqueue_loses_no_order(start_work
 def start_web(log_dir: Path, **env) -> Proc:
     """Start gunicorn on the test database and Redis, and wait until it answers."""
     port = free_port()
-    proc = Proc(
-        "web",
-        [sys.executable, "-m", "gunicorn", "shop.wsgi", "-w", "1", "-b", f"127.0.0.1:{port}"],
-        log_dir=log_dir,
-        cwd=ROOT,
-        env=worker_environment({k: str(v) for k, v in env.items()}),
-    )
+    command = launcher.gunicorn(port, "-w", "1")
+    proc = Proc("web", command, log_dir=log_dir, env=worker_environment({k: str(v) for k, v in env.items()}))
     proc.port = port
-    wait_for(lambda: port_answers(port), timeout=30, message="gunicorn to listen")
+    proc.wait_ready(lambda: port_answers(port), timeout=30, what="gunicorn to listen")
     return proc
-
-
-def port_answers(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 def post_order(port: int, token: str, product) -> int:

@@ -5,7 +5,6 @@ against the same test database as this process. Nothing is eager or mocked.
 
 import os
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -18,6 +17,8 @@ from django.db import connection
 
 from shop.bus.registry import handlers_for
 from shop.models import Delivery, OutboxEvent
+from tools import launcher
+from tools.launcher import Proc
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -55,59 +56,38 @@ def worker_environment(extra_env: dict | None = None) -> dict:
 
 
 class Worker:
-    """A `celery -A shop worker -B` subprocess; restartable, killable."""
+    """A `celery -A shop worker -B` subprocess (started by tools.launcher); restartable, killable."""
 
     state_dir: Path  # set by the fault tests' start_worker: where its crash point counts
 
     def __init__(self, *, log_dir: Path, extra_env: dict | None = None, concurrency: int = 4):
         self.name = f"flows-{uuid.uuid4().hex[:8]}@localhost"
+        self.log_dir = log_dir
         self.log_path = log_dir / f"{self.name.split('@')[0]}.log"
         self.env = worker_environment(extra_env)
         self.concurrency = concurrency
-        self.process: subprocess.Popen | None = None
+        self.proc: Proc | None = None
+
+    @property
+    def process(self) -> subprocess.Popen | None:
+        return self.proc.popen if self.proc else None
 
     def start(self) -> "Worker":
         schedule = self.log_path.with_suffix(".schedule")
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "shop",
-            "worker",
-            "-B",
-            "-s",
-            str(schedule),
-            "-Q",
-            "events,gateway",
-            "-c",
-            str(self.concurrency),
-            "-n",
-            self.name,
-            "-l",
-            "info",
-        ]
-        self.log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop())
-        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited at start; see {self.log_path}")
-            if current_app.control.ping(destination=[self.name], timeout=0.5):
-                return self
-        raise RuntimeError(f"worker did not answer a ping within 60 s; see {self.log_path}")
+        command = launcher.celery(
+            *("worker", "-B", "-s", str(schedule), "-Q", "events,gateway", "-c", str(self.concurrency)),
+            *("-n", self.name, "-l", "info"),
+        )
+        self.proc = Proc(self.log_path.stem, command, log_dir=self.log_dir, env=self.env)
+        self.proc.wait_ready(
+            lambda: current_app.control.ping(destination=[self.name], timeout=0.5), timeout=60, what="a ping"
+        )
+        return self
 
     def stop(self) -> None:
-        """Terminate the worker, and print its log's tail (pytest shows it when the test failed)."""
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process:
-            self.log.close()
+        """Stop the worker (warm shutdown), and print its log's tail (pytest shows it when the test failed)."""
+        if self.proc:
+            self.proc.stop(timeout=20, group=False)
             print(f"--- last lines of {self.log_path} ---\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 60) -> str:

@@ -62,7 +62,7 @@ class Scenarios(BenchHost):
             label = f"S2 {latency} ms, -c {GATEWAY_THREADS}"
             self.status(f"{label}: restart gateway worker")
             self.stack.stop_gateway()
-            self.stack.start_gateway(latency, GATEWAY_THREADS)
+            self.stack.start_gateway(GATEWAY_THREADS, PAYMENT_GATEWAY_LATENCY_MS=str(latency))
             self.stack.wait_ready(self.app)
             with self.peak_connections() as peak:
                 stats = self.saga(n, label, clients=32)
@@ -82,7 +82,7 @@ class Scenarios(BenchHost):
             )
             self.invariants(label)
         self.stack.stop_gateway()
-        self.stack.start_gateway(0)
+        self.stack.start_gateway()
         self.stack.wait_ready(self.app)
 
     @contextlib.contextmanager

@@ -3,7 +3,7 @@
 Closed loop (`closed_loop`): C clients send back to back, the max rate.
 Open loop (`open_loop`): requests are scheduled at a fixed rate; latency is measured
 from the *scheduled* time, so a slow server cannot hide its queueing (no coordinated omission).
-The same client serves the baselines and the scenarios.
+The same client serves the baselines, the scenarios and the soak (tools/soak).
 """
 
 import http.client
@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 HOST, PORT = "127.0.0.1", 8099
 
@@ -52,14 +52,17 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[k]
 
 
-class _Client:
-    def __init__(self):
-        self.conn = None
+class Client:
+    """One keep-alive connection to the shop on 127.0.0.1:`port`; one reconnect per request."""
+
+    def __init__(self, port: int = PORT):
+        self.port = port
+        self.conn: http.client.HTTPConnection | None = None
 
     def send(self, req: Request) -> tuple[int, bytes]:
         for attempt in (1, 2):  # one reconnect when the server closed a kept-alive connection
             if self.conn is None:
-                self.conn = http.client.HTTPConnection(HOST, PORT, timeout=60)
+                self.conn = http.client.HTTPConnection(HOST, self.port, timeout=60)
             headers = {"Authorization": f"Token {req.token}", "Accept": "application/json"}
             payload = None
             if req.body is not None:
@@ -81,9 +84,17 @@ class _Client:
                     raise
         raise AssertionError("unreachable")
 
+    def request(self, req: Request) -> tuple[int, Any]:  # Any: the JSON answer, or None
+        """send() with the answer's JSON parsed (None when there is none or it is not JSON)."""
+        status, data = self.send(req)
+        try:
+            return status, json.loads(data) if data else None
+        except ValueError:
+            return status, None
+
 
 def _send_and_record(
-    client: _Client,
+    client: Client,
     req: Request,
     since: float,
     result: Result,
@@ -119,7 +130,7 @@ def closed_loop(
         todo.put(req)
 
     def run():
-        client = _Client()
+        client = Client()
         while True:
             try:
                 req = todo.get_nowait()
@@ -158,7 +169,7 @@ def open_loop(
         todo.put(None)
 
     def run():
-        client = _Client()
+        client = Client()
         while True:
             item = todo.get()
             if item is None:

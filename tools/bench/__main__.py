@@ -1,4 +1,4 @@
-"""`python -m shop.bench [--quick]` — see shop/bench/__init__.py and docs/benchmarks.md."""
+"""`python -m tools.bench [--quick]` — see tools/bench/__init__.py and docs/benchmarks.md."""
 
 import argparse
 import os
@@ -21,7 +21,7 @@ def _django_setup() -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m shop.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes; finishes in under 2 minutes")
     parser.add_argument("--no-docs", action="store_true", help="print the table only; leave docs/ alone")
     parser.add_argument("--only", default="", help="comma-separated steps to run, e.g. s5,s6 (baselines always run)")
@@ -30,7 +30,7 @@ def main() -> int:
         action="append",
         default=[],
         metavar="SIZE=N",
-        help="override one size of the mode, e.g. --set mem=5000 (see shop/bench/model.py)",
+        help="override one size of the mode, e.g. --set mem=5000 (see tools/bench/model.py)",
     )
     parser.add_argument(
         "--render",

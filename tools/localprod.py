@@ -1,6 +1,6 @@
 """`make prod`: the production process set (Procfile) on this machine, DEBUG off, on PostgreSQL.
 
-    python -m shop.localprod
+    python -m tools.localprod
 
 1. The environment. DEBUG=0, always. What is already set (not empty) wins; otherwise: DATABASE_URL
    postgres://postgres@127.0.0.1:5432/shop_prod (the database is created if missing; only

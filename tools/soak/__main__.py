@@ -1,7 +1,7 @@
 """
 Soak test: its own stack, mixed load over HTTP, chaos, then the invariant checks.
 
-    python -m shop.soak --minutes 10        (make soak MINUTES=10)
+    python -m tools.soak --minutes 10        (make soak MINUTES=10)
 
 Stack: PostgreSQL database `shop_soak` (dropped and recreated), a private redis-server on
 a free port (no persistence, so its restart really loses the queued messages), gunicorn,
@@ -19,23 +19,20 @@ import http.client
 import json
 import os
 import random
-import subprocess
 import sys
 import threading
 import time
 import uuid
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
-from shop import processes
-from shop.processes import RedisServer, free_port
+from tools import launcher
+from tools.bench import load
+from tools.bench.load import Request
+from tools.launcher import RedisServer, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-LOG_DIR = ROOT / "var" / "soak"
+LOG_DIR = launcher.ROOT / "var" / "soak"
 DB_NAME = "shop_soak"
 PG = os.environ.get("SOAK_PG", "postgres://postgres@127.0.0.1:5432")
-TERMINAL = ("confirmed", "shipped", "delivered", "rejected", "cancelled", "refunded")
-COMPLETED = ("confirmed", "shipped", "delivered")
 
 
 def log(message: str) -> None:
@@ -54,36 +51,6 @@ class Stats:
             self.errors[what] = self.errors.get(what, 0) + 1
 
 
-class Client:
-    def __init__(self, port: int, token: str):
-        self.port, self.token = port, token
-        self.conn: http.client.HTTPConnection | None = None
-
-    def request(self, method: str, path: str, body=None) -> tuple[int, Any]:  # Any: the JSON body, or None
-        for attempt in (1, 2):
-            try:
-                if self.conn is None:
-                    self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                data = json.dumps(body).encode() if body is not None else None
-                self.conn.request(
-                    method,
-                    path,
-                    body=data,
-                    headers={"Authorization": f"Token {self.token}", "Content-Type": "application/json"},
-                )
-                response = self.conn.getresponse()
-                raw = response.read()
-                try:
-                    return response.status, json.loads(raw) if raw else None
-                except ValueError:
-                    return response.status, None
-            except (OSError, http.client.HTTPException):
-                self.conn = None
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-
 def load_thread(
     stop: threading.Event,
     stats: Stats,
@@ -95,7 +62,7 @@ def load_thread(
     pause: float,
 ) -> None:
     rng = random.Random(seed)
-    customer, staff = Client(port, customer_token), Client(port, staff_token)
+    customer, staff = load.Client(port), load.Client(port)
     mine: list[str] = []
     while not stop.is_set():
         roll = rng.random()
@@ -107,9 +74,12 @@ def load_thread(
                     for pid in rng.sample(product_ids, rng.randint(1, 2))
                 ]
                 status, body = customer.request(
-                    "POST",
-                    "/api/orders/",
-                    {"lines": lines, "payment_token": "tok_chargeDeclined" if declined else "tok_visa"},
+                    Request(
+                        "POST",
+                        "/api/orders/",
+                        customer_token,
+                        {"lines": lines, "payment_token": "tok_chargeDeclined" if declined else "tok_visa"},
+                    )
                 )
                 if status == 201:
                     with stats.lock:
@@ -119,7 +89,8 @@ def load_thread(
                 else:
                     stats.error(f"place {status}")
             elif roll < 0.87 and mine:
-                status, _ = customer.request("POST", f"/api/orders/{mine.pop(rng.randrange(len(mine)))}/cancel/")
+                cancel = f"/api/orders/{mine.pop(rng.randrange(len(mine)))}/cancel/"
+                status, _ = customer.request(Request("POST", cancel, customer_token))
                 if status == 200:
                     with stats.lock:
                         stats.cancel_requests += 1
@@ -127,9 +98,12 @@ def load_thread(
                     stats.error(f"cancel {status}")
             elif roll < 0.95:
                 status, _ = staff.request(
-                    "POST",
-                    f"/api/products/{rng.choice(product_ids)}/adjust-stock/",
-                    {"delta": rng.randint(5, 20), "reason": "soak restock"},
+                    Request(
+                        "POST",
+                        f"/api/products/{rng.choice(product_ids)}/adjust-stock/",
+                        staff_token,
+                        {"delta": rng.randint(5, 20), "reason": "soak restock"},
+                    )
                 )
                 if status == 200:
                     with stats.lock:
@@ -137,7 +111,7 @@ def load_thread(
                 else:
                     stats.error(f"restock {status}")
             elif mine:
-                status, _ = customer.request("GET", f"/api/orders/{rng.choice(mine)}/")
+                status, _ = customer.request(Request("GET", f"/api/orders/{rng.choice(mine)}/", customer_token))
                 if status != 200:
                     stats.error(f"read {status}")
         except (OSError, http.client.HTTPException) as error:
@@ -147,7 +121,7 @@ def load_thread(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m shop.soak")
+    parser = argparse.ArgumentParser(prog="python -m tools.soak")
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument(
@@ -163,49 +137,35 @@ def main() -> int:
     for old in LOG_DIR.glob("*.log"):
         old.unlink()
 
-    import psycopg
-
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
+    database_url = f"{PG}/{DB_NAME}"
+    launcher.reset_database(database_url)
     redis_server = RedisServer(LOG_DIR / "redis").start()  # no persistence: a restart loses messages
-    web_port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "shop.settings",
-        "DATABASE_URL": f"{PG}/{DB_NAME}",
-        "REDIS_URL": redis_server.url,
-        "DEBUG": "0",
-        "SECRET_KEY": "soak-only-" + "x" * 50,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        "SECURE_HSTS_SECONDS": "0",
-        "LOG_LEVEL": "WARNING",
-        "THROTTLE_ANON": "",
-        "THROTTLE_ORDERS": "",
-        "THROTTLE_LOGIN": "",
+    settings = launcher.stack_settings(
+        "soak",
+        database_url=database_url,
+        redis_url=redis_server.url,
+        THROTTLE_ANON="",
+        THROTTLE_ORDERS="",
+        THROTTLE_LOGIN="",
         # recovery within seconds, so that a lost message costs a little, not minutes
-        "OUTBOX_RELAY_INTERVAL_SECONDS": "2",
-        "OUTBOX_RESEND_AFTER_SECONDS": "10",
-        "PAYMENT_RESUME_AFTER_SECONDS": "5",
-        "RESERVATION_EXPIRY_INTERVAL_SECONDS": "5",
-        "SAGA_WATCHDOG_INTERVAL_SECONDS": "10",
-        "PAYMENT_GATEWAY_LATENCY_MS": "50",
-        "CELERY_VISIBILITY_TIMEOUT": "120",
-    }
-    os.environ.update(
-        {
-            k: env[k]
-            for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")
-        }
+        OUTBOX_RELAY_INTERVAL_SECONDS="2",
+        OUTBOX_RESEND_AFTER_SECONDS="10",
+        PAYMENT_RESUME_AFTER_SECONDS="5",
+        RESERVATION_EXPIRY_INTERVAL_SECONDS="5",
+        SAGA_WATCHDOG_INTERVAL_SECONDS="10",
+        PAYMENT_GATEWAY_LATENCY_MS="50",
+        CELERY_VISIBILITY_TIMEOUT="120",
     )
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    os.environ.update(settings)  # this process reads the stack's database and Redis too
+    launcher.manage("migrate", "--noinput", "-v", "0", env=launcher.environment(settings))
 
     import django
 
     django.setup()
     from django.apps import apps
     from django.contrib.auth import get_user_model
+
+    from shop.celery import app
 
     Token = apps.get_model("authtoken", "Token")
     User = get_user_model()
@@ -214,96 +174,38 @@ def main() -> int:
     staff_token = Token.objects.create(user=staff).key
     customer_tokens = [Token.objects.create(user=c).key for c in customers]
 
-    celery = [sys.executable, "-m", "celery", "-A", "shop"]
-
-    def start_proc(name: str, command: list[str], env: dict) -> processes.Proc:
-        return processes.Proc(name, command, log_dir=LOG_DIR, cwd=ROOT, env=env)
-
-    procs = {
-        "web": start_proc(
-            "web",
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "shop.wsgi",
-                "-w",
-                "2",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "4",
-                "-b",
-                f"127.0.0.1:{web_port}",
-                "--log-level",
-                "warning",
-            ],
-            env,
-        ),
-        "events": start_proc(
-            "events",
-            [
-                *celery,
-                "worker",
-                "-Q",
-                "events",
-                "-P",
-                "prefork",
-                "-c",
-                "2",
-                "-n",
-                "soak-events@%h",
-                "-l",
-                "warning",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            env,
-        ),
-        "gateway": start_proc(
-            "gateway",
-            [
-                *celery,
-                "worker",
-                "-Q",
-                "gateway",
-                "-P",
-                "threads",
-                "-c",
-                "8",
-                "-n",
-                "soak-gateway@%h",
-                "-l",
-                "warning",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            env,
-        ),
-        "beat": start_proc("beat", [*celery, "beat", "-s", str(LOG_DIR / "beat-schedule"), "-l", "warning"], env),
-    }
+    web_port = free_port()
+    stack = launcher.Stack(
+        "soak",
+        env=launcher.environment(settings),
+        log_dir=LOG_DIR,
+        web_port=web_port,
+        web_workers=2,
+        events_concurrency=2,
+        gateway_threads=8,
+    )
     chaos_log: list[str] = []
     try:
-        staff_client = Client(web_port, staff_token)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if staff_client.request("GET", "/health/ready/")[0] < 500:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"web did not come up; see {LOG_DIR}/web.log")
-            time.sleep(0.3)
+        stack.start_web()
+        stack.start_events()
+        stack.start_gateway()
+        stack.start_beat()
+        stack.wait_ready(app, timeout=60)
+        staff_client = load.Client(web_port)
         product_ids = []
         for i in range(8):
             status, body = staff_client.request(
-                "POST",
-                "/api/products/",
-                {
-                    "sku": f"SOAK-{i}",
-                    "name": f"Soak product {i}",
-                    "price": f"{random.randint(5, 50)}.00",
-                    "on_hand": 60,
-                },
+                Request(
+                    "POST",
+                    "/api/products/",
+                    staff_token,
+                    {
+                        "sku": f"SOAK-{i}",
+                        "name": f"Soak product {i}",
+                        "price": f"{random.randint(5, 50)}.00",
+                        "on_hand": 60,
+                    },
+                )
             )
             assert status == 201, (status, body)
             product_ids.append(body["id"])
@@ -328,30 +230,31 @@ def main() -> int:
         redis_at, beat_at = started + 0.35 * (end - started), started + 0.65 * (end - started)
         next_kill = started + random.uniform(20, 40)
         victims, kills = ["events", "gateway"], 0
+
+        def outage(
+            what: str, stop: Callable[[], object], start: Callable[[], object], seconds: float, note: str
+        ) -> None:
+            at = time.monotonic() - started
+            stop()
+            time.sleep(seconds)
+            start()
+            chaos_log.append(f"{what} at {at:.0f}s{note}")
+            log(chaos_log[-1])
+
         while time.monotonic() < end:
             now = time.monotonic()
             if now >= next_kill:
                 victim, kills = victims[kills % 2], kills + 1
-                procs[victim].kill()
-                chaos_log.append(f"SIGKILL {victim} at {now - started:.0f}s")
-                time.sleep(1)
-                procs[victim].start()
+                (proc,) = stack.groups()[victim]
+                outage(f"SIGKILL {victim}", proc.kill, proc.start, 1, "")
                 next_kill = now + random.uniform(20, 40)
-                log(chaos_log[-1])
             if redis_at and now >= redis_at:
-                redis_server.stop()
-                time.sleep(5)
-                redis_server.start()
-                chaos_log.append(f"Redis SHUTDOWN NOSAVE + restart at {now - started:.0f}s (5 s down)")
+                outage("Redis SHUTDOWN NOSAVE + restart", redis_server.stop, redis_server.start, 5, " (5 s down)")
                 redis_at = None
-                log(chaos_log[-1])
             if beat_at and now >= beat_at:
-                procs["beat"].kill()
-                time.sleep(5)
-                procs["beat"].start()
-                chaos_log.append(f"SIGKILL beat at {now - started:.0f}s, restarted 5 s later")
+                (beat,) = stack.groups()["beat"]
+                outage("SIGKILL beat", beat.kill, beat.start, 5, ", restarted 5 s later")
                 beat_at = None
-                log(chaos_log[-1])
             time.sleep(0.5)
         stop.set()
         for thread in threads:
@@ -360,8 +263,7 @@ def main() -> int:
         log(f"load stopped after {load_seconds:.0f}s: {len(stats.placed)} orders placed; waiting for quiet")
         return report(stats, chaos_log, args, load_seconds)
     finally:
-        for proc in procs.values():
-            proc.stop()
+        stack.stop()
         redis_server.stop()
 
 
@@ -379,7 +281,7 @@ def report(stats: Stats, chaos_log: list[str], args, load_seconds: float) -> int
 
     def quiet() -> bool:
         return (
-            not Order.objects.exclude(status__in=TERMINAL).exists()
+            not Order.objects.exclude(status__in=Order.SETTLED).exists()
             and not Payment.objects.filter(Q(status="pending") | Q(status="captured", refund_requested=True)).exists()
             and not Delivery.objects.filter(status="pending").exists()
             and not Outbox.objects.filter(completed_at__isnull=True).exists()
@@ -392,11 +294,11 @@ def report(stats: Stats, chaos_log: list[str], args, load_seconds: float) -> int
 
     placed = set(stats.placed)
     known = {str(pk) for pk in Order.objects.filter(pk__in=placed).values_list("pk", flat=True)}
-    not_ended = Order.objects.filter(pk__in=placed).exclude(status__in=TERMINAL).count()
+    not_ended = Order.objects.filter(pk__in=placed).exclude(status__in=Order.SETTLED).count()
     lost = len(placed - known) + not_ended
     by_status = dict(Order.objects.values_list("status").annotate(n=Count("pk")).order_by())
-    completed = sum(by_status.get(s, 0) for s in COMPLETED)
-    compensated = sum(by_status.get(s, 0) for s in ("rejected", "cancelled", "refunded"))
+    completed = sum(by_status.get(s, 0) for s in Order.FULFILMENT)
+    compensated = sum(by_status.get(s, 0) for s in Order.CLOSED)
     OrderEvent = apps.get_model("orders", "OrderEvent")
     Movement = apps.get_model("inventory", "StockMovement")
     Operation = apps.get_model("payments", "SimulatedGatewayOperation")
@@ -422,7 +324,7 @@ def report(stats: Stats, chaos_log: list[str], args, load_seconds: float) -> int
     )
     saga = sorted(
         (o.status_changed_at - o.created_at).total_seconds()
-        for o in Order.objects.filter(status__in=COMPLETED).only("created_at", "status_changed_at")
+        for o in Order.objects.filter(status__in=Order.FULFILMENT).only("created_at", "status_changed_at")
     )
     p95 = saga[min(len(saga) - 1, int(0.95 * len(saga)))] if saga else float("nan")
     p50 = saga[len(saga) // 2] if saga else float("nan")

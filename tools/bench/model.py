@@ -2,9 +2,6 @@
 
 from dataclasses import dataclass, field
 
-FINAL = ("confirmed", "rejected", "cancelled", "refunded")
-IN_FLIGHT = ("pending", "awaiting_payment")
-
 QUICK = dict(
     noop=1000,
     web=600,

@@ -8,7 +8,7 @@ from typing import cast
 from django.db import connection, reset_queries
 from django.test.utils import CaptureQueriesContext
 
-from shop.processes import Proc
+from tools.launcher import Proc
 
 from . import load
 from .host import BenchHost
@@ -94,7 +94,7 @@ class Baselines(BenchHost):
         t0 = time.perf_counter()
         with self.app.producer_or_acquire() as producer:
             for _ in range(n):
-                self.app.send_task("shop.bench.tasks.noop", queue="events", producer=producer)
+                self.app.send_task("tools.bench.tasks.noop", queue="events", producer=producer)
 
         def drained():
             done = int(self.redis.get(COUNTER_KEY) or 0)

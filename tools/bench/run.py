@@ -18,10 +18,12 @@ from django.db import connection
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tools.launcher import wait_until
+
 from . import load, stack
 from .baselines import Baselines
 from .load import Request, percentile
-from .model import FINAL, FULL, GATEWAY_THREADS, QUICK, Results
+from .model import FULL, GATEWAY_THREADS, QUICK, Results
 from .scenarios import Scenarios
 
 
@@ -88,7 +90,7 @@ class Bench(Baselines, Scenarios):
         self.results.memory = {"peak": dict(self.rss_peak), "peak_sum": dict(self.rss_peak_sum), **self.results.memory}
         facts = self.environment()
         # Kept before anything is rendered: a failing report must not cost the run.
-        # `python -m shop.bench --render` writes the docs again from this file.
+        # `python -m tools.bench --render` writes the docs again from this file.
         save_results(self.results, facts, self.quick)
         render(self.results, facts, self.quick, console=self.console, write=self.write_docs)
 
@@ -162,13 +164,7 @@ class Bench(Baselines, Scenarios):
 
     # --- helpers ---------------------------------------------------------------------------
     def wait(self, predicate, what: str, timeout: float = 300, interval: float = 0.25):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(interval)
-        raise RuntimeError(f"timed out after {timeout}s waiting for {what}")
+        return wait_until(predicate, timeout=timeout, what=what, interval=interval)
 
     def queues_empty(self) -> bool:
         # Not shop.bus.broker_backlog(): quiet also needs no message in flight (Redis's
@@ -198,7 +194,7 @@ class Bench(Baselines, Scenarios):
         total = len(ids)
 
         def done():
-            final = self.Order.objects.filter(pk__in=ids, status__in=FINAL).count()
+            final = self.Order.objects.filter(pk__in=ids, status__in=self.Order.SETTLED).count()
             self.status(f"{label}: {final}/{total} orders final", final, total)
             return final == total
 
@@ -207,9 +203,9 @@ class Bench(Baselines, Scenarios):
     def saga_stats(self, ids: list[str], started: float) -> dict:
         """Throughput (final orders/s from the first request) and placed→confirmed times."""
         transitions = list(
-            self.OrderEvent.objects.filter(order_id__in=ids, kind="transition", to_status__in=FINAL).values_list(
-                "to_status", "at", "order__created_at"
-            )
+            self.OrderEvent.objects.filter(
+                order_id__in=ids, kind="transition", to_status__in=self.Order.SETTLED
+            ).values_list("to_status", "at", "order__created_at")
         )
         confirmed = [
             (at - created).total_seconds() * 1000 for status, at, created in transitions if status == "confirmed"
@@ -314,7 +310,7 @@ class Bench(Baselines, Scenarios):
         return {
             "command": "make bench"
             + (" QUICK=1" if self.quick else "")
-            + "   (= .venv/bin/python -m shop.bench"
+            + "   (= .venv/bin/python -m tools.bench"
             + (" --quick" if self.quick else "")
             + ")",
             "date": self.started_at.strftime("%Y-%m-%d %H:%M UTC"),

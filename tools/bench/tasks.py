@@ -1,4 +1,4 @@
-"""The engine baseline: a no-op task; the bench worker loads it with `-I shop.bench.tasks`."""
+"""The engine baseline: a no-op task; the bench worker loads it with `-I tools.bench.tasks`."""
 
 import os
 
@@ -9,7 +9,7 @@ _client = None
 COUNTER_KEY = "bench:noop:done"
 
 
-@shared_task(name="shop.bench.tasks.noop", ignore_result=True)
+@shared_task(name="tools.bench.tasks.noop", ignore_result=True)
 def noop() -> None:
     """Do nothing but count itself (one Redis INCR), so the bench knows when the queue is drained."""
     global _client

@@ -1,1 +1,0 @@
-"""`python -m shop.soak [--minutes 10]`: a private stack under mixed load and chaos, then the invariants."""
