@@ -16,9 +16,9 @@ from django.db import connection
 from inventory.models import Reservation
 from orders.models import Order
 from shop.models import Delivery
-from tests.faults.conftest import place, status_becomes
-from tests.flows.conftest import wait_for
-from tests.invariants import assert_invariants
+from tests.support.invariants import assert_invariants
+from tests.support.orders import place, status_becomes
+from tests.support.waiting import wait_for
 
 pytestmark = [
     pytest.mark.fault,
@@ -79,7 +79,7 @@ def test_operational_error_in_a_step_is_retried_until_the_order_completes(
     widget = product(on_hand=5)
     failing_reservation_inserts(times=2)
 
-    order_id = place(api_client(customer), widget, quantity=2)
+    order_id = place(api_client(customer), widget, quantity=2)["id"]
 
     status_becomes(order_id, "confirmed", timeout=60)
     assert_invariants()
@@ -116,7 +116,7 @@ def test_postgresql_restarted_under_load_every_saga_ends(start_worker, product, 
     widget = product(on_hand=30)
     client = api_client(customer)
     tokens = ["tok_visa"] * 8 + ["tok_chargeDeclined"] * 2
-    order_ids = [place(client, widget, token=token) for token in tokens]
+    order_ids = [place(client, widget, token=token)["id"] for token in tokens]
     wait_for(
         lambda: Order.objects.filter(pk__in=order_ids, status="awaiting_payment").exists(), message="a saga in flight"
     )

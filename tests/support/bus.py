@@ -4,7 +4,7 @@ Drive the bus in-process for unit tests of handlers and services.
 `deliver_in_process()` runs the real delivery code (inbox, retries counted,
 dead letters) for every outbox row still missing a handler, in this process,
 until nothing is left — no Celery, no Redis. Flow tests use a real worker
-instead (tests/flows/).
+instead (tests/support/workers.py).
 """
 
 from shop.bus.delivery import delivery_run
@@ -32,6 +32,18 @@ def deliver_in_process(*, max_rounds: int = 50, only: str = "") -> int:
         if not progressed:
             return ran
     raise AssertionError("the bus did not become quiet: a handler keeps failing or events keep coming")
+
+
+def deliver_again(event_id, *, only: str = "") -> int:
+    """Deliver the outbox row's very message (same payload, same event_id) once more to its handlers.
+
+    What a broker redelivering an unacked message, or the relay re-sending a row, does.
+    """
+    row = OutboxEvent.objects.get(pk=event_id)
+    handlers = [handler for handler in handlers_for(row.event_type) if handler.name.startswith(only)]
+    for handler in handlers:
+        delivery_run(event_type=row.event_type, payload=row.payload, handler_name=handler.name)
+    return len(handlers)
 
 
 def published(event_type_prefix: str = "", order_id=None) -> list[dict]:
