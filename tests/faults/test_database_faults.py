@@ -7,7 +7,6 @@ and no server to restart.
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -132,9 +131,7 @@ def test_postgresql_restarted_under_load_every_saga_ends(start_worker, product, 
             subprocess.run(
                 ["pg_ctlcluster", "--skip-systemctl-redirect", _pg_version(), "main", "start"], check=False, timeout=120
             )
-        deadline = time.monotonic() + 60
-        while not _pg_ready() and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_for(_pg_ready, timeout=60, interval=0.5, message="PostgreSQL to accept connections")
     connection.close()  # this process's connection died with the server, like the workers'
     assert _server_started_at() > started_before, "the server really restarted"
 
