@@ -11,6 +11,7 @@ from celery import current_app
 
 from inventory.services import product_create
 from tests.support.orders import catalogue_knows
+from tests.support.waiting import QUEUES
 from tests.support.workers import Worker
 
 
@@ -22,7 +23,7 @@ def start_worker(starts_workers, transactional_db, flow_redis, tmp_path):
     # Another worker on the same Redis (the flows' session worker) would take the messages
     # and the crash point would never fire: it stops consuming while this test runs.
     others = [name for reply in current_app.control.ping(timeout=1) for name in reply]
-    for queue in ("events", "gateway"):
+    for queue in QUEUES:
         if others:
             current_app.control.cancel_consumer(queue, destination=others, reply=True)
 
@@ -38,7 +39,7 @@ def start_worker(starts_workers, transactional_db, flow_redis, tmp_path):
     yield start
     for worker in workers:
         worker.stop()
-    for queue in ("events", "gateway"):
+    for queue in QUEUES:
         if others:
             current_app.control.add_consumer(queue, destination=others, reply=True)
 

@@ -23,7 +23,7 @@ from shop.bus.registry import handlers_for
 from shop.events import EVENT_TYPES
 from shop.models import Delivery, OutboxEvent
 
-QUEUES = ("events", "gateway")
+QUEUES = ("events", "gateway")  # what the workers consume (shop/settings.py: the default queue and the route)
 
 
 def wait_for(predicate, *, timeout: float = 30, interval: float = 0.1, message: str = ""):
