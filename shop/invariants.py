@@ -9,7 +9,7 @@ believes is a different thing: it must see all of them at once — that is its j
 registry (`apps.get_model("orders", "Order")`), never through an import, so the
 import-linter contract "shop imports no context" still holds, and any schema
 coupling stays in this one file. It is used by `manage.py check_invariants`,
-by `tests/invariants.py` and by the property tests.
+by `tests/support/invariants.py` and by the property tests.
 
 Every check is a handful of set-based queries (subqueries and aggregates over
 whole tables), never a loop per order or product, so it runs on a production

@@ -1,10 +1,14 @@
-"""Fixtures every test may use: users, API clients, and the bus driven in-process."""
+"""Fixtures every test may use: users, API clients, the bus driven in-process, and the flows' worker."""
 
 import pytest
+import redis
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from tests.bus_helpers import deliver_in_process, published
+from tests.support.bus import deliver_again, deliver_in_process, published
+from tests.support.waiting import wait_until_quiet
+from tests.support.workers import Worker
 
 
 @pytest.fixture
@@ -41,22 +45,59 @@ def bus():
 
     class InProcessBus:
         deliver = staticmethod(deliver_in_process)
+        deliver_again = staticmethod(deliver_again)
         published = staticmethod(published)
 
     return InProcessBus()
 
 
-def pytest_collection_modifyitems(config, items):
-    """Run the tests that start Celery workers last.
+# --- Real Celery workers (tests/support/workers.py): flow, fault and browser tests ----------------
 
-    A flow test's worker keeps consuming the test Redis for the rest of the session; a
-    later transactional test whose teardown truncates the tables could then deadlock
-    with it. So every test that uses a worker fixture runs after all the others.
+
+@pytest.fixture
+def starts_workers(request):
+    """Taken by every fixture that starts a worker: its test must be marked `flow` (so it runs last)."""
+    if request.node.get_closest_marker("flow") is None:
+        pytest.fail(f"{request.node.nodeid} starts Celery workers: mark it `flow` (such tests run last)")
+
+
+@pytest.fixture(scope="session")
+def flow_redis():
+    """Check the test Redis answers, and empty it of an earlier run's messages."""
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        pytest.fail(f"flow tests need Redis at {settings.REDIS_URL} (make test starts one): {error}")
+    client.flushdb()
+    return client
+
+
+@pytest.fixture(scope="session")
+def worker(django_db_setup, django_db_blocker, flow_redis, tmp_path_factory):
+    """One worker for the whole session; each flow test leaves the system quiet behind it."""
+    running = Worker(log_dir=tmp_path_factory.mktemp("workers")).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def flow(starts_workers, transactional_db, worker):
+    """A flow test: real commits, the session's worker, and a quiet system afterwards."""
+    yield worker
+    wait_until_quiet()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the tests marked `flow` or `fault` last.
+
+    They start Celery workers (or a whole stack); a flow test's worker keeps consuming the
+    test Redis for the rest of the session, and a later transactional test whose teardown
+    truncates the tables could then deadlock with it. A fixture that starts a worker
+    refuses a test without the `flow` marker (`starts_workers`), so the markers say it all.
     """
 
-    def uses_workers(item) -> bool:
-        if item.get_closest_marker("flow"):  # e.g. tests/deploy/: a whole stack of processes
-            return True
-        return any("worker" in name or name == "flow" for name in getattr(item, "fixturenames", ()))
+    def starts_processes(item) -> bool:
+        return any(item.get_closest_marker(marker) for marker in ("flow", "fault"))
 
-    items[:] = [item for item in items if not uses_workers(item)] + [item for item in items if uses_workers(item)]
+    items.sort(key=starts_processes)  # stable: the order within each group stays

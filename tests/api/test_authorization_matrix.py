@@ -7,7 +7,7 @@ import pytest
 from inventory.services import product_create
 from orders.services import order_place
 from payments.models import Payment
-from tests.bus_helpers import deliver_in_process
+from tests.support.bus import deliver_in_process
 
 ANON, OWNER, OTHER, STAFF = "anonymous", "customer", "other customer", "staff"
 

@@ -7,7 +7,7 @@ from django.core.cache import cache
 from rest_framework.throttling import SimpleRateThrottle
 
 from inventory.services import product_create
-from tests.bus_helpers import deliver_in_process
+from tests.support.bus import deliver_in_process
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from django.conf import settings
 from psycopg import sql
 
 from shop.runas import run_as_user
+from tests.support import waiting
 from tools.launcher import RedisServer, free_port
 
 pytestmark = pytest.mark.flow
@@ -57,13 +57,11 @@ def request(port: int, method: str, path: str, body: dict | None = None, token: 
 
 
 def wait_for(predicate, *, timeout: float, what: str, log: Path):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}\n{tail(log)}")
+    """Wait for the condition; on a timeout, show the stack's log tail."""
+    try:
+        return waiting.wait_for(predicate, timeout=timeout, interval=0.2, message=what)
+    except AssertionError as error:
+        pytest.fail(f"{error}\n{tail(log)}")
 
 
 def tail(log: Path, lines: int = 40) -> str:

@@ -4,8 +4,6 @@ import shutil
 
 import pytest
 
-from tests.flows.conftest import flow, flow_redis, worker  # noqa: F401  the real worker of the flow tests
-
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -18,7 +16,7 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def browser(flow, monkeypatch):  # noqa: F811  after `flow`, so the worker never inherits the variable below
+def browser(flow, monkeypatch):  # after `flow`, so the worker never inherits the variable below
     """Debian's chromium, headless; the tests skip (saying why) when there is none."""
     executable = shutil.which("chromium")
     if executable is None:

@@ -9,8 +9,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from orders.models import CatalogueItem
-from tests.flows.conftest import wait_for
+from tests.support.orders import catalogue_knows
 
 pytestmark = pytest.mark.flow
 
@@ -66,7 +65,7 @@ def create_product(page) -> str:
     page.get_by_role("button", name="Create product").click()
     page.get_by_role("heading", name="LAMP-1").wait_for()
     product_id = page.url.rstrip("/").rsplit("/", 1)[-1]
-    wait_for(lambda: CatalogueItem.objects.filter(product_id=product_id).exists(), message="the catalogue")
+    catalogue_knows(product_id)
     return product_id
 
 

@@ -10,20 +10,20 @@ import pytest
 from celery import current_app
 
 from inventory.services import product_create
-from orders.models import CatalogueItem, Order
-from shop.faults import crash_count
-from tests.flows.conftest import Worker, flow_redis, wait_for  # noqa: F401 (flow_redis is a fixture)
+from tests.support.orders import catalogue_knows
+from tests.support.waiting import QUEUES
+from tests.support.workers import Worker
 
 
 @pytest.fixture
-def start_worker(transactional_db, flow_redis, tmp_path):  # noqa: F811
+def start_worker(starts_workers, transactional_db, flow_redis, tmp_path):
     """Return a function starting a worker with a crash point; every worker is stopped afterwards."""
     workers: list[Worker] = []
     state_dir = tmp_path / "crash-state"
     # Another worker on the same Redis (the flows' session worker) would take the messages
     # and the crash point would never fire: it stops consuming while this test runs.
     others = [name for reply in current_app.control.ping(timeout=1) for name in reply]
-    for queue in ("events", "gateway"):
+    for queue in QUEUES:
         if others:
             current_app.control.cancel_consumer(queue, destination=others, reply=True)
 
@@ -39,14 +39,9 @@ def start_worker(transactional_db, flow_redis, tmp_path):  # noqa: F811
     yield start
     for worker in workers:
         worker.stop()
-    for queue in ("events", "gateway"):
+    for queue in QUEUES:
         if others:
             current_app.control.add_consumer(queue, destination=others, reply=True)
-
-
-def fired(worker: Worker, name: str) -> int:
-    """How many times the worker's crash point killed a process."""
-    return crash_count(name, worker.state_dir)
 
 
 @pytest.fixture
@@ -57,27 +52,7 @@ def product(transactional_db):
         created = product_create(
             sku=f"F-{uuid.uuid4().hex[:8]}", name="Fault widget", price=Decimal(price), on_hand=on_hand
         )
-        wait_for(
-            lambda: CatalogueItem.objects.filter(product_id=created.pk).exists(), message="the catalogue projection"
-        )
+        catalogue_knows(created.pk)
         return created
 
     return make
-
-
-def place(client, product, *, quantity: int = 1, token: str = "tok_visa") -> str:
-    response = client.post(
-        "/api/orders/",
-        {"lines": [{"product_id": str(product.pk), "quantity": quantity}], "payment_token": token},
-        format="json",
-    )
-    assert response.status_code == 201, response.content
-    return response.json()["id"]
-
-
-def status_becomes(order_id, *statuses, timeout: float = 60) -> Order:
-    return wait_for(
-        lambda: Order.objects.filter(pk=order_id, status__in=statuses).first(),
-        timeout=timeout,
-        message=f"order {order_id} to become one of {statuses}",
-    )

@@ -7,7 +7,6 @@ and no server to restart.
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -16,9 +15,9 @@ from django.db import connection
 from inventory.models import Reservation
 from orders.models import Order
 from shop.models import Delivery
-from tests.faults.conftest import place, status_becomes
-from tests.flows.conftest import wait_for
-from tests.invariants import assert_invariants
+from tests.support.invariants import assert_invariants
+from tests.support.orders import place, status_becomes
+from tests.support.waiting import wait_for
 
 pytestmark = [
     pytest.mark.fault,
@@ -79,7 +78,7 @@ def test_operational_error_in_a_step_is_retried_until_the_order_completes(
     widget = product(on_hand=5)
     failing_reservation_inserts(times=2)
 
-    order_id = place(api_client(customer), widget, quantity=2)
+    order_id = place(api_client(customer), widget, quantity=2)["id"]
 
     status_becomes(order_id, "confirmed", timeout=60)
     assert_invariants()
@@ -116,7 +115,7 @@ def test_postgresql_restarted_under_load_every_saga_ends(start_worker, product, 
     widget = product(on_hand=30)
     client = api_client(customer)
     tokens = ["tok_visa"] * 8 + ["tok_chargeDeclined"] * 2
-    order_ids = [place(client, widget, token=token) for token in tokens]
+    order_ids = [place(client, widget, token=token)["id"] for token in tokens]
     wait_for(
         lambda: Order.objects.filter(pk__in=order_ids, status="awaiting_payment").exists(), message="a saga in flight"
     )
@@ -132,9 +131,7 @@ def test_postgresql_restarted_under_load_every_saga_ends(start_worker, product, 
             subprocess.run(
                 ["pg_ctlcluster", "--skip-systemctl-redirect", _pg_version(), "main", "start"], check=False, timeout=120
             )
-        deadline = time.monotonic() + 60
-        while not _pg_ready() and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_for(_pg_ready, timeout=60, interval=0.5, message="PostgreSQL to accept connections")
     connection.close()  # this process's connection died with the server, like the workers'
     assert _server_started_at() > started_before, "the server really restarted"
 

@@ -2,7 +2,6 @@
 
 import http.client
 import json
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,9 +18,10 @@ from payments.models import Payment, SimulatedGatewayOperation
 from shop.bus import publishing
 from shop.faults import crash_count
 from shop.models import Delivery, OutboxEvent
-from tests.faults.conftest import place, status_becomes
-from tests.flows.conftest import wait_for, worker_environment
-from tests.invariants import assert_invariants
+from tests.support.invariants import assert_invariants
+from tests.support.orders import place, status_becomes
+from tests.support.waiting import wait_for
+from tests.support.workers import worker_environment
 from tools import launcher
 from tools.launcher import Proc, free_port, port_answers
 
@@ -81,7 +81,7 @@ def test_same_event_delivered_three_times_concurrently_has_one_effect(
     widget = product(on_hand=5)
     held = []
     monkeypatch.setattr(publishing, "send_event", lambda event_type, payload, *a: held.append((event_type, payload)))
-    order_id = place(api_client(customer), widget, quantity=2)
+    order_id = place(api_client(customer), widget, quantity=2)["id"]
     monkeypatch.undo()
     ((event_type, payload),) = held
 
@@ -110,13 +110,13 @@ def test_reservation_expiry_racing_a_payment_ends_paid_or_refunded_never_both(
     start_worker(concurrency=8, PAYMENT_GATEWAY_LATENCY_MS=3000)
     widget = product(on_hand=10)
     client = api_client(customer)
-    order_ids = [place(client, widget, quantity=1) for _ in range(4)]
+    order_ids = [place(client, widget, quantity=1)["id"] for _ in range(4)]
     for order_id in order_ids:
         status_becomes(order_id, "awaiting_payment")
     # Half expire at once (expiry wins: cancel, then the late capture is refunded); the other
     # half just as the capture lands (either may win). Both endings are legal; a mix is not.
     Reservation.objects.filter(order_id__in=order_ids[0::2]).update(expires_at=timezone.now())
-    time.sleep(2.8)  # timing of the fault, not an assertion
+    wait_for(lambda: SimulatedGatewayOperation.objects.exists(), message="the gateway's first answer")
     Reservation.objects.filter(order_id__in=order_ids[1::2], status="active").update(expires_at=timezone.now())
 
     for order_id in order_ids:
@@ -144,7 +144,7 @@ def test_flaky_refund_is_retried_until_it_succeeds_and_refunds_once(start_worker
     start_worker()
     widget = product(on_hand=5)
     client = api_client(customer)
-    order_id = place(client, widget, token="tok_refundFlaky")
+    order_id = place(client, widget, token="tok_refundFlaky")["id"]
     status_becomes(order_id, "confirmed")
 
     response = client.post(f"/api/orders/{order_id}/cancel/")
@@ -175,7 +175,7 @@ def test_a_refund_failing_past_the_cap_waits_in_refund_failed_never_refunded_unt
     start_worker(PAYMENT_REFUND_MAX_ATTEMPTS=2)
     widget = product(on_hand=5)
     client = api_client(customer)
-    order_id = place(client, widget, token="tok_refundFlaky")
+    order_id = place(client, widget, token="tok_refundFlaky")["id"]
     status_becomes(order_id, "confirmed")
     assert client.post(f"/api/orders/{order_id}/cancel/").json()["status"] == "refunding"
 

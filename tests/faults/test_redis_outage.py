@@ -2,7 +2,7 @@
 Redis, the broker, goes away: mid-saga (its messages lost, or kept by the AOF) and while
 a customer places an order. Nothing may be lost and nothing done twice.
 
-Each test runs a Redis server of its own (tests/faults/redis_server.py), stopped with
+Each test runs a Redis server of its own (tests/support/redis_server.py), stopped with
 SHUTDOWN NOSAVE and started again on the same port; the worker subprocess and this
 process's Celery app (and cache) use it, so the flows' session worker — on the suite's
 Redis — never sees these messages.
@@ -16,10 +16,11 @@ from django.conf import settings as django_settings
 from orders.models import Order
 from shop.models import OutboxEvent
 from shop.settings import neighbour_redis_db, redis_url_with_db
-from tests.faults.conftest import place, status_becomes
-from tests.faults.redis_server import RedisServer, point_celery_at
-from tests.flows.conftest import Worker, wait_for
-from tests.invariants import assert_invariants
+from tests.support.invariants import assert_invariants
+from tests.support.orders import place, status_becomes
+from tests.support.redis_server import RedisServer, point_celery_at
+from tests.support.waiting import wait_for
+from tests.support.workers import Worker, wait_until_consuming
 
 pytestmark = [pytest.mark.fault, pytest.mark.flow, pytest.mark.own_broker]
 
@@ -44,7 +45,7 @@ def own_redis(request, settings, tmp_path, transactional_db):
 
 
 @pytest.fixture
-def redis_worker(own_redis, tmp_path):
+def redis_worker(starts_workers, own_redis, tmp_path):
     workers = []
 
     def start(**env) -> Worker:
@@ -64,7 +65,7 @@ def test_redis_stopped_mid_saga_and_restarted_every_saga_ends(own_redis, redis_w
     widget = product(on_hand=20)
     client = api_client(customer)
     tokens = ["tok_visa"] * 6 + ["tok_chargeDeclined"] * 2
-    order_ids = [place(client, widget, token=token) for token in tokens]
+    order_ids = [place(client, widget, token=token)["id"] for token in tokens]
 
     wait_for(
         lambda: Order.objects.filter(pk__in=order_ids, status="awaiting_payment").exists() and own_redis.messages(),
@@ -76,7 +77,10 @@ def test_redis_stopped_mid_saga_and_restarted_every_saga_ends(own_redis, redis_w
     assert not own_redis.is_up()
     unfinished = Order.objects.filter(pk__in=order_ids).exclude(status__in=TERMINAL).count()
     assert unfinished, "Redis must stop while sagas are in flight"
-    time.sleep(3)  # the worker loses its connection; its publishes fail to the outbox
+    wait_for(
+        lambda: "Connection to broker lost" in worker.log_path.read_text(errors="replace"),
+        message="the worker to lose its broker connection",
+    )
     own_redis.start()
 
     survived = in_redis & own_redis.messages()
@@ -99,17 +103,14 @@ def test_redis_stopped_mid_saga_and_restarted_every_saga_ends(own_redis, redis_w
 def test_order_placed_while_redis_is_down_answers_at_once_and_completes_when_redis_returns(
     own_redis, redis_worker, product, customer, api_client
 ):
-    redis_worker()
+    worker = redis_worker()
     widget = product(on_hand=5)
-    # A worker whose broker drops within a second or two of connecting (mingle, gossip
-    # still starting) may never consume again (celery/celery#8030); the outage under test
-    # hits a worker that has been running a while.
-    time.sleep(3)
+    wait_until_consuming(worker)  # the outage hits a worker that takes messages
     own_redis.stop()
     assert not own_redis.is_up()
 
     started = time.monotonic()
-    order_id = place(api_client(customer), widget)  # asserts 201
+    order_id = place(api_client(customer), widget)["id"]  # asserts 201
     elapsed = time.monotonic() - started
     assert elapsed < 5, f"POST /api/orders/ took {elapsed:.1f} s with Redis down"
 

@@ -11,8 +11,9 @@ import pytest
 from inventory.models import Reservation, StockMovement
 from payments.models import Payment, SimulatedGatewayOperation
 from shop.models import Delivery
-from tests.faults.conftest import fired, place, status_becomes
-from tests.invariants import assert_invariants
+from tests.support.invariants import assert_invariants
+from tests.support.orders import place, status_becomes
+from tests.support.workers import fired
 
 pytestmark = [pytest.mark.fault, pytest.mark.flow]
 
@@ -29,7 +30,7 @@ def test_worker_killed_around_a_handlers_effect_still_confirms_the_order_once(
     worker = start_worker(crash=f"{crash}:1")
     widget = product(on_hand=5)
 
-    order_id = place(api_client(customer), widget, quantity=2)
+    order_id = place(api_client(customer), widget, quantity=2)["id"]
 
     status_becomes(order_id, "confirmed")
     assert_invariants()
@@ -50,7 +51,7 @@ def test_worker_killed_after_the_gateway_captured_records_exactly_one_capture(
     worker = start_worker(crash=f"{crash}:1")
     widget = product(on_hand=5)
 
-    order_id = place(api_client(customer), widget)
+    order_id = place(api_client(customer), widget)["id"]
 
     status_becomes(order_id, "confirmed")
     assert_invariants()
@@ -70,7 +71,7 @@ def test_poison_event_that_kills_every_worker_becomes_a_dead_letter_and_the_orde
     worker = start_worker(crash=crash, BUS_MAX_DELIVERIES=3)  # no count: it kills every time
     widget = product(on_hand=5)
 
-    order_id = place(api_client(customer), widget)
+    order_id = place(api_client(customer), widget)["id"]
 
     status_becomes(order_id, "cancelled", timeout=90)
     assert_invariants(allow_dead_letters=True)

@@ -14,8 +14,8 @@ from inventory.models import Product
 from inventory.services import product_create
 from orders.models import CatalogueItem, Order, OrderLine
 from shop.models import Delivery
-from tests.flows.conftest import wait_for
-from tests.invariants import assert_invariants
+from tests.support.invariants import assert_invariants
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.flow, pytest.mark.race]
 

@@ -8,9 +8,10 @@ from django.db import connection
 
 from inventory.models import Product
 from inventory.services import product_create
-from orders.models import CatalogueItem, Order
+from orders.models import Order
 from payments.models import Payment
-from tests.flows.conftest import wait_for, wait_until_quiet
+from tests.support.orders import catalogue_knows
+from tests.support.waiting import wait_for, wait_until_quiet
 
 pytestmark = [pytest.mark.flow, pytest.mark.race]
 
@@ -19,7 +20,7 @@ BUYERS, UNITS = 50, 10
 
 def test_fifty_buyers_for_ten_units_get_exactly_ten_confirmed_orders(flow, api_client, django_user_model):
     product = product_create(sku="LAST-10", name="Limited edition", price=Decimal("9.99"), on_hand=UNITS)
-    wait_for(lambda: CatalogueItem.objects.filter(product_id=product.id).exists(), message="the catalogue")
+    catalogue_knows(product.id)
     buyers = [django_user_model.objects.create_user(f"buyer{i}", password="x") for i in range(BUYERS)]
     start, statuses = threading.Barrier(BUYERS), []
 

@@ -7,11 +7,12 @@ from django.utils import timezone
 
 from inventory.models import Product, Reservation, StockMovement
 from inventory.services import product_create, product_deactivate
-from orders.models import CatalogueItem, Order
+from orders.models import Order
 from payments.models import Payment
 from shop.bus.publishing import send_event
 from shop.models import Delivery, OutboxEvent
-from tests.flows.conftest import wait_for, wait_until_quiet
+from tests.support.orders import catalogue_knows, place, status_becomes
+from tests.support.waiting import wait_for, wait_until_quiet
 
 pytestmark = pytest.mark.flow
 
@@ -22,31 +23,10 @@ def stocked_product(flow):
 
     def make(*, on_hand: int = 10, price: str = "10.00", sku: str = "SKU-1") -> Product:
         product = product_create(sku=sku, name=f"Product {sku}", price=Decimal(price), on_hand=on_hand)
-        wait_for(
-            lambda: CatalogueItem.objects.filter(product_id=product.id).exists(), message="the catalogue projection"
-        )
+        catalogue_knows(product.id)
         return product
 
     return make
-
-
-def place(client, product, quantity=1, token="tok_visa") -> dict:
-    response = client.post(
-        "/api/orders/",
-        {"lines": [{"product_id": str(product.id), "quantity": quantity}], "payment_token": token},
-        format="json",
-    )
-    assert response.status_code == 201, response.content
-    assert response.json()["status"] == "pending"
-    return response.json()
-
-
-def status_becomes(order_id, *statuses, timeout=30) -> Order:
-    return wait_for(
-        lambda: Order.objects.filter(pk=order_id, status__in=statuses).first(),
-        timeout=timeout,
-        message=f"order {order_id} to become {statuses}",
-    )
 
 
 def stock(product) -> tuple[int, int]:

@@ -4,8 +4,8 @@ import uuid
 from decimal import Decimal
 
 from inventory.models import Product, Reservation
-from inventory.selectors import stock_invariant_violations
 from inventory.services import product_create, reservation_create
+from tests.support.stock import stock_invariant_violations
 
 
 def make_product(*, sku: str | None = None, on_hand: int = 10, price: str = "9.99", name: str = "Thing") -> Product:

@@ -10,8 +10,10 @@ from tests.inventory.factories import assert_stock_consistent, make_product, sto
 pytestmark = pytest.mark.django_db
 
 
-def _place(order_id, *lines):
-    publish(OrderPlaced(order_id=str(order_id), lines=[{"product_id": str(p.pk), "quantity": q} for p, q in lines]))
+def _place(order_id, *lines) -> OrderPlaced:
+    event = OrderPlaced(order_id=str(order_id), lines=[{"product_id": str(p.pk), "quantity": q} for p, q in lines])
+    publish(event)
+    return event
 
 
 def test_order_placed_reserves_stock_and_answers_stock_reserved(bus):
@@ -39,9 +41,22 @@ def test_order_placed_for_too_much_answers_stock_rejected(bus):
 def test_the_same_order_placed_event_delivered_twice_reserves_once(bus):
     beans = make_product(on_hand=10)
     order_id = uuid.uuid4()
+    event = _place(order_id, (beans, 3))
+    bus.deliver(only="inventory.")
+    # The very same message again (same payload, same event_id), as a broker redelivers it.
+    assert bus.deliver_again(event.event_id, only="inventory.") == 1
+
+    assert stock_of(beans) == (10, 3, 7)
+    assert Reservation.objects.filter(order_id=order_id).count() == 1
+    assert len(bus.published("shop.inventory.stock_reserved", order_id=order_id)) == 1
+
+
+def test_a_second_order_placed_event_for_the_same_order_reserves_once(bus):
+    beans = make_product(on_hand=10)
+    order_id = uuid.uuid4()
     _place(order_id, (beans, 3))
     bus.deliver(only="inventory.")
-    _place(order_id, (beans, 3))  # a second event for the same order (e.g. re-driven by the watchdog)
+    _place(order_id, (beans, 3))  # a new event (new event_id) for the same order, e.g. re-driven by the watchdog
     bus.deliver(only="inventory.")
 
     assert stock_of(beans) == (10, 3, 7)

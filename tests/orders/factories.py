@@ -10,7 +10,7 @@ from orders.models import CatalogueItem, Order
 from orders.services import order_place
 from shop.bus import publish
 from shop.events import ProductCreated
-from tests.bus_helpers import deliver_in_process
+from tests.support.bus import deliver_in_process
 
 
 def catalogue_item(*, price: str = "10.00", sku: str | None = None, active: bool = True) -> CatalogueItem:

@@ -2,7 +2,7 @@
 Property test: any interleaving of shop operations keeps I1–I5.
 
 A Hypothesis state machine drives the real services and the real delivery code
-in-process (tests.bus_helpers.deliver_in_process; payment_settle called directly
+in-process (tests.support.bus.deliver_in_process; payment_settle called directly
 where a worker would run it): place / pay / decline / cancel / restock / write
 down / deactivate / expire / redeliver / ship / retry a failed refund. After every
 step the bus is drained and the invariants are checked with shop/invariants.py — the
@@ -38,7 +38,7 @@ from shop.bus.registry import handlers_for
 from shop.errors import ServiceError
 from shop.invariants import check_invariants, refunded_orders_with_money_held
 from shop.models import OutboxEvent
-from tests.bus_helpers import deliver_in_process
+from tests.support.bus import deliver_in_process
 
 TOKENS = ["tok_visa", "tok_visa", "tok_chargeDeclined", "tok_timeout", "tok_refundFlaky"]
 

@@ -15,8 +15,8 @@ from payments.models import Payment, SimulatedGatewayOperation
 from payments.services import payment_settle
 from shop.invariants import check_invariants
 from shop.models import Delivery, OutboxEvent
-from tests.bus_helpers import deliver_in_process
-from tests.invariants import assert_invariants
+from tests.support.bus import deliver_in_process
+from tests.support.invariants import assert_invariants
 
 
 def results_by_name(**options) -> dict:

@@ -13,8 +13,8 @@ from django.conf import settings as django_settings
 from django.utils.module_loading import import_string
 
 from shop.log_context import LogContextFilter, log_context
-from tests.bus_helpers import deliver_in_process
 from tests.orders.factories import catalogue_item
+from tests.support.bus import deliver_in_process
 
 
 @pytest.fixture

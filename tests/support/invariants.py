@@ -4,26 +4,7 @@ same code as `manage.py check_invariants` (shop/invariants.py).
 """
 
 from shop.invariants import check_invariants
-
-
-def payments_owing_work(expected_pending=()) -> list:
-    """Return order ids of payments still owing gateway work (a settle or a refund in flight)."""
-    from django.apps import apps
-    from django.db.models import Q
-
-    Payment = apps.get_model("payments", "Payment")
-    owing = Payment.objects.filter(Q(status="pending") | Q(status="captured", refund_requested=True))
-    return [
-        order_id
-        for order_id in owing.values_list("order_id", flat=True)
-        if str(order_id) not in {str(e) for e in expected_pending}
-    ]
-
-
-def system_is_quiet(expected_pending=()) -> bool:
-    from tests.flows.conftest import bus_is_quiet
-
-    return bus_is_quiet() and not payments_owing_work(expected_pending)
+from tests.support.waiting import wait_until_quiet
 
 
 def assert_invariants(
@@ -35,24 +16,14 @@ def assert_invariants(
     quiet_seconds: int = 0,
     only=(),
 ) -> None:
-    """Wait for quiescence (bus quiet, no payment work unless expected), then assert I1–I5.
+    """Wait for quiescence (queues empty, bus quiet, no payment work unless expected), then assert I1–I5.
 
     quiet_seconds=0: once quiet, every order must be in a terminal or fulfilment
     state — except the orders in `expected_pending` (e.g. tok_timeout, waiting on
     purpose), which are left out of I1.
     """
     if wait:
-        from tests.flows.conftest import wait_for
-
-        def quiet_twice():
-            if not system_is_quiet(expected_pending):
-                return False
-            import time
-
-            time.sleep(0.3)  # a handler may be about to publish: look again
-            return system_is_quiet(expected_pending)
-
-        wait_for(quiet_twice, timeout=timeout, message="the bus and the payments to become quiet")
+        wait_until_quiet(timeout=timeout, expected_pending=expected_pending)
     results = check_invariants(
         quiet_seconds=quiet_seconds, outbox_seconds=0, allow_dead_letters=allow_dead_letters, only=only
     )

@@ -9,6 +9,7 @@ from typing import cast
 import kombu.pools
 from celery import current_app
 
+from tests.support.waiting import QUEUES
 from tools import launcher
 
 
@@ -19,7 +20,7 @@ class RedisServer(launcher.RedisServer):
         """Delivery tags of every Celery message in Redis: queued (events, gateway) or unacked."""
         client = self.client()
         tags = {tag.decode() for tag in cast(list[bytes], client.hkeys("unacked"))}  # decode_responses is off
-        for queue in ("events", "gateway"):
+        for queue in QUEUES:
             for raw in client.lrange(queue, 0, -1):
                 tags.add(json.loads(raw)["properties"]["delivery_tag"])
         return tags

@@ -1,22 +1,19 @@
 """
-Flow tests: a real Celery worker subprocess (with embedded beat) on real Redis,
-against the same test database as this process. Nothing is eager or mocked.
+Real `celery -A shop worker -B` subprocesses for the flow and fault tests, on this test
+run's database and Redis. Nothing is eager or mocked.
 """
 
 import os
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
-import pytest
-import redis
 from celery import current_app
 from django.conf import settings
 from django.db import connection
 
-from shop.bus.registry import handlers_for
-from shop.models import Delivery, OutboxEvent
+from shop.faults import crash_count
+from tests.support.waiting import QUEUES, wait_for
 from tools import launcher
 from tools.launcher import Proc
 
@@ -96,64 +93,16 @@ class Worker:
         return "\n".join([line for line in text if not line.startswith(" ")][-lines:])
 
 
-@pytest.fixture(scope="session")
-def flow_redis():
-    """Check the test Redis answers, and empty it of an earlier run's messages."""
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        pytest.fail(f"flow tests need Redis at {settings.REDIS_URL} (make test starts one): {error}")
-    client.flushdb()
-    return client
+def fired(worker: Worker, name: str) -> int:
+    """How many times the worker's crash point killed a process."""
+    return crash_count(name, worker.state_dir)
 
 
-@pytest.fixture(scope="session")
-def worker(django_db_setup, django_db_blocker, flow_redis, tmp_path_factory):
-    """One worker for the whole session; each flow test leaves the bus quiet behind it."""
-    running = Worker(log_dir=tmp_path_factory.mktemp("workers")).start()
-    yield running
-    running.stop()
+def wait_until_consuming(worker: Worker, *, timeout: float = 30) -> None:
+    """Wait until the worker reports a consumer on each of its queues (it takes messages now)."""
 
+    def consuming() -> bool:
+        replies = current_app.control.inspect(destination=[worker.name], timeout=1).active_queues() or {}
+        return set(QUEUES) <= {queue["name"] for queue in replies.get(worker.name, ())}
 
-@pytest.fixture
-def flow(transactional_db, worker):
-    """A flow test: real commits, the session's worker, and a quiet bus afterwards."""
-    yield worker
-    wait_until_quiet()
-
-
-def wait_for(predicate, *, timeout: float = 30, interval: float = 0.1, message: str = ""):
-    """Poll the predicate until it returns something truthy; fail after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {message or predicate.__name__}")
-
-
-def bus_is_quiet() -> bool:
-    """Every outbox row is handled by every handler, and no delivery is in progress."""
-    if Delivery.objects.filter(status=Delivery.Status.PENDING).exists():
-        return False
-    finished: dict = {}
-    for event_id, handler in Delivery.objects.values_list("event_id", "handler"):
-        finished.setdefault(event_id, set()).add(handler)
-    for row_id, event_type in OutboxEvent.objects.values_list("id", "event_type"):
-        if any(h.name not in finished.get(row_id, set()) for h in handlers_for(event_type)):
-            return False
-    return True
-
-
-def wait_until_quiet(timeout: float = 60) -> None:
-    """Wait until the bus is quiet twice in a row (a handler may be about to publish)."""
-
-    def quiet_twice():
-        if not bus_is_quiet():
-            return False
-        time.sleep(0.3)
-        return bus_is_quiet()
-
-    wait_for(quiet_twice, timeout=timeout, message="the bus to become quiet")
+    wait_for(consuming, timeout=timeout, message=f"{worker.name} to consume {', '.join(QUEUES)}")
