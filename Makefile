@@ -97,7 +97,7 @@ lint: install
 clean:
 	rm -rf var/*.sqlite3* var/celerybeat-schedule* .pytest_cache
 
-## bench: start a private stack (PostgreSQL db shop_bench, Redis db 14, gunicorn :8099, workers, beat),
+## bench: start a private stack (PostgreSQL db shop_bench, Redis db 12, gunicorn :8099, workers, beat),
 ## run the load scenarios, write docs/benchmarks.md and docs/bench/saga.png (QUICK=1: under 2 minutes)
 .PHONY: bench
 bench: $(VENV)/.installed-bench

@@ -12,14 +12,16 @@ from .host import BenchHost
 from .load import Request, percentile
 from .model import GATEWAY_THREADS, MEMORY_ROUND, Row
 
+GATEWAY_LABELS = {200: "200ms", 2000: "2s"}  # simulated gateway latency (ms) → the name in results
+
 
 class Scenarios(BenchHost):
     # --- scenario 1: saga throughput, instant gateway -----------------------------------------
     def s1_saga(self) -> None:
-        n = self.size["s1"]
+        n = self.size["saga_orders"]
         stats = self.saga(n, "S1 max")
         engine = self.results.facts["engine"]
-        self.results.facts["s1_max"] = stats["rate"]
+        self.results.facts["saga_max_rate"] = stats["rate"]
         self.results.rows.append(
             Row(
                 "S1 saga, gateway 0 ms: max (closed loop, 16 clients)",
@@ -34,13 +36,13 @@ class Scenarios(BenchHost):
         )
         self.invariants("S1 max")
         rate = stats["rate"] / 2
-        secs = self.size["s1_secs"]
+        secs = self.size["saga_paced_secs"]
         self.status(f"S1 half: {rate:.1f} orders/s for {secs}s (open loop)")
         result = load.open_loop(lambda i: self.order_request(i), rate=rate, duration=secs, keep_bodies=True)
         ids = [body["id"] for body in result.bodies]
         self.wait_final(ids, "S1 half")
         half = self.saga_stats(ids, result.started)
-        self.results.facts["s1_half_p95"] = half["p95"]
+        self.results.facts["saga_half_load_p95_ms"] = half["p95"]
         self.results.rows.append(
             Row(
                 "S1 saga, gateway 0 ms: at ½ max (open loop)",
@@ -58,7 +60,7 @@ class Scenarios(BenchHost):
 
     # --- scenario 2: slow gateway ------------------------------------------------------------------
     def s2_latency(self) -> None:
-        for latency, n in ((200, self.size["s2_200"]), (2000, self.size["s2_2000"])):
+        for latency, n in ((200, self.size["gateway_200ms_orders"]), (2000, self.size["gateway_2s_orders"])):
             label = f"S2 {latency} ms, -c {GATEWAY_THREADS}"
             self.status(f"{label}: restart gateway worker")
             self.stack.stop_gateway()
@@ -66,7 +68,7 @@ class Scenarios(BenchHost):
             self.stack.wait_ready(self.app)
             with self.peak_connections() as peak:
                 stats = self.saga(n, label, clients=32)
-            self.results.facts[f"s2_{latency}"] = stats["rate"]
+            self.results.facts[f"gateway_{GATEWAY_LABELS[latency]}_rate"] = stats["rate"]
             self.results.rows.append(
                 Row(
                     f"S2 saga, gateway {latency} ms, gateway -P threads -c {GATEWAY_THREADS}",
@@ -130,7 +132,7 @@ class Scenarios(BenchHost):
                 problems.append(f"{body['sku']} on_hand={on_hand} reserved={reserved} sold={sold[pid]}")
         verdict = "zero oversell" if not problems else "; ".join(problems)
         confirmed = sum(sold.values())
-        self.results.facts["s3_oversell"] = not problems
+        self.results.facts["hot_no_oversell"] = not problems
         self.results.rows.append(
             Row(
                 f"S3 hot: {n} buyers on {len(self.hot_products)} SKUs × {stock} units",
@@ -148,7 +150,7 @@ class Scenarios(BenchHost):
 
     # --- scenario 4: POST /api/orders/ alone ---------------------------------------------------------
     def s4_post(self) -> None:
-        n, secs = self.size["s4"], self.size["s4_secs"]
+        n, secs = self.size["post_orders"], self.size["post_paced_secs"]
         self.status("S4: consumers paused; POST /api/orders/ max")
         self._pause_consumers()
         all_ids = []
@@ -157,7 +159,7 @@ class Scenarios(BenchHost):
             all_ids += ids
             self._check_http(result, "S4")
             web = self.results.facts["web"]
-            self.results.facts["s4_max"] = result.rate
+            self.results.facts["post_max_rate"] = result.rate
             self.results.rows.append(
                 Row(
                     "S4 POST /api/orders/ alone: max (closed loop, 16 clients)",
@@ -168,14 +170,14 @@ class Scenarios(BenchHost):
                     note=f"{result.rate / web:.2f} × web baseline",
                 )
             )
-            for share in self.size["s4_loads"]:
+            for share in self.size["post_paced_loads"]:
                 rate = result.rate * share
                 self.status(f"S4: open loop at {rate:.0f} req/s")
                 paced = load.open_loop(lambda i: self.order_request(i), rate=rate, duration=secs, keep_bodies=True)
                 all_ids += [body["id"] for body in paced.bodies]
                 self._check_http(paced, "S4 paced")
                 if share == 0.5:
-                    self.results.facts["s4_half_p99"] = percentile(paced.latencies, 99) * 1000
+                    self.results.facts["post_half_load_p99_ms"] = percentile(paced.latencies, 99) * 1000
                 self.results.rows.append(
                     Row(
                         f"S4 POST /api/orders/ at {share:g} × max (open loop)",
@@ -238,7 +240,7 @@ class Scenarios(BenchHost):
             self.stack.add_events(instances - len(self.stack.events), concurrency=1)
             self.stack.wait_ready(self.app)
             stats = self.saga(n, f"S6 {instances} worker(s)")
-            self.results.facts[f"s6_{instances}"] = stats["rate"]
+            self.results.facts[f"scale_{instances}_workers_rate"] = stats["rate"]
             self.results.rows.append(
                 Row(
                     f"S6 scale: {instances} events worker process(es) (-c 1 each)",
@@ -259,7 +261,7 @@ class Scenarios(BenchHost):
             self.bulk_orders(self.size["big"])
             self.results.facts["bulk_seconds"] = time.monotonic() - t0
             stats = self.saga(n, f"S6 with {self.size['big']} orders")
-            self.results.facts["s6_big"] = stats["rate"]
+            self.results.facts["bulk_rate"] = stats["rate"]
             self.results.rows.append(
                 Row(
                     f"S6 scale: {self.size['big']:,} orders already in the DB (1 × -c 2)",

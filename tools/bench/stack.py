@@ -1,4 +1,4 @@
-"""The bench's own stack: a fresh PostgreSQL database, Redis db 14, gunicorn, Celery workers, beat.
+"""The bench's own stack: a fresh PostgreSQL database, Redis db 12 (its cache db 13), gunicorn, Celery workers, beat.
 
 Started by tools/launcher.py: every process in its own session (process group), torn
 down with killpg, so nothing outlives the run, whatever happens.
@@ -11,7 +11,7 @@ from tools import launcher
 LOG_DIR = launcher.ROOT / "var" / "bench"
 DB_NAME = "shop_bench"
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
-REDIS_URL = "redis://127.0.0.1:6379/14"
+REDIS_URL = "redis://127.0.0.1:6379/12"  # not 14/15: the test suite's broker and cache
 WEB_PORT = 8099
 WEB_WORKERS, WEB_THREADS = 4, 4
 
