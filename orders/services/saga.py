@@ -69,14 +69,7 @@ def saga_event_apply(*, event: Event, handler: str, steps: dict[str, Step]) -> O
             step = None
         if step is None:
             detail = f"ignored in {order.status}" + (f": {detail}" if detail else "")
-        timeline_record(
-            order=order,
-            kind=OrderEvent.Kind.EVENT,
-            name=event.type_name(),
-            event_id=event.event_id,
-            handler=handler,
-            detail=detail,
-        )
+        _record_event(order, event, handler, detail)
         if step is not None:
             _take_step(order, event, step)
     return order
@@ -255,12 +248,16 @@ def saga_event_note(*, event: Event, handler: str) -> Order | None:
         order = _order_locked(event)
         if order is None:
             return None
-        timeline_record(
-            order=order,
-            kind=OrderEvent.Kind.EVENT,
-            name=event.type_name(),
-            event_id=event.event_id,
-            handler=handler,
-            detail=_event_detail(event),
-        )
+        _record_event(order, event, handler, _event_detail(event))
     return order
+
+
+def _record_event(order: Order, event: Event, handler: str, detail: str) -> None:
+    timeline_record(
+        order=order,
+        kind=OrderEvent.Kind.EVENT,
+        name=event.type_name(),
+        event_id=event.event_id,
+        handler=handler,
+        detail=detail,
+    )

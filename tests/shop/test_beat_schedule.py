@@ -1,23 +1,12 @@
 """Periodic tasks sent while no worker runs expire instead of piling up in the queue."""
 
 import json
-import uuid
 from datetime import datetime, timedelta
 
-import pytest
-import redis
 from celery.beat import Scheduler
 from django.utils import timezone
 
 from shop.celery import app
-
-
-@pytest.fixture
-def parked_queue(settings):
-    name = f"test-beat-{uuid.uuid4().hex}"
-    broker = redis.Redis.from_url(settings.REDIS_URL)
-    yield name, broker
-    broker.delete(name, f"_kombu.binding.{name}")
 
 
 def test_every_beat_message_expires_by_the_time_the_next_one_is_sent(parked_queue):

@@ -1,22 +1,10 @@
 """The cache and the Celery broker live in different Redis databases."""
 
-import uuid
-
 import pytest
-import redis
 from django.core.cache import cache
 
 from shop.celery import app
 from shop.settings import neighbour_redis_db, redis_url_with_db
-
-
-@pytest.fixture
-def parked_queue(settings):
-    """A queue no worker consumes, on the broker; removed afterwards."""
-    name = f"test-parked-{uuid.uuid4().hex}"
-    broker = redis.Redis.from_url(settings.REDIS_URL)
-    yield name, broker
-    broker.delete(name, f"_kombu.binding.{name}")
 
 
 def test_clearing_the_cache_leaves_queued_messages_alone(parked_queue):
