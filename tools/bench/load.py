@@ -138,13 +138,9 @@ def closed_loop(
                 return
             _send_and_record(client, req, time.perf_counter(), result, lock, keep_bodies, on_done)
 
-    threads = [threading.Thread(target=run, daemon=True) for _ in range(clients)]
     result.started = time.time()
     t0 = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _run_clients(run, clients)
     result.elapsed = time.perf_counter() - t0
     return result
 
@@ -180,11 +176,16 @@ def open_loop(
                 time.sleep(delay)
             _send_and_record(client, req, due, result, lock, keep_bodies, on_done)
 
-    threads = [threading.Thread(target=run, daemon=True) for _ in range(clients)]
     result.started = time.time() + 0.05
+    _run_clients(run, clients)
+    result.elapsed = time.perf_counter() - start
+    return result
+
+
+def _run_clients(run, clients: int) -> None:
+    """Run `run` in that many client threads at once and wait for all of them."""
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    result.elapsed = time.perf_counter() - start
-    return result

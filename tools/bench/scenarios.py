@@ -15,6 +15,13 @@ from .model import GATEWAY_THREADS, MEMORY_ROUND, Row
 GATEWAY_LABELS = {200: "200ms", 2000: "2s"}  # simulated gateway latency (ms) → the name in results
 
 
+def saga_row(scenario: str, stats: dict, note: str = "") -> Row:
+    """A result row of a saga measurement: orders/s, placed → confirmed latencies, orders that ended."""
+    return Row(
+        scenario, stats["rate"], "orders/s", stats["p50"], stats["p95"], stats["p99"], n=stats["final"], note=note
+    )
+
+
 class Scenarios(BenchHost):
     # --- scenario 1: saga throughput, instant gateway -----------------------------------------
     def s1_saga(self) -> None:
@@ -23,14 +30,9 @@ class Scenarios(BenchHost):
         engine = self.results.facts["engine"]
         self.results.facts["saga_max_rate"] = stats["rate"]
         self.results.rows.append(
-            Row(
+            saga_row(
                 "S1 saga, gateway 0 ms: max (closed loop, 16 clients)",
-                stats["rate"],
-                "orders/s",
-                stats["p50"],
-                stats["p95"],
-                stats["p99"],
-                n=stats["final"],
+                stats,
                 note=f"{stats['rate'] / engine:.3f} × engine; {stats['confirmed']} confirmed",
             )
         )
@@ -44,16 +46,7 @@ class Scenarios(BenchHost):
         half = self.saga_stats(ids, result.started)
         self.results.facts["saga_half_load_p95_ms"] = half["p95"]
         self.results.rows.append(
-            Row(
-                "S1 saga, gateway 0 ms: at ½ max (open loop)",
-                half["rate"],
-                "orders/s",
-                half["p50"],
-                half["p95"],
-                half["p99"],
-                n=half["final"],
-                note=f"offered {rate:.1f}/s",
-            )
+            saga_row("S1 saga, gateway 0 ms: at ½ max (open loop)", half, note=f"offered {rate:.1f}/s")
         )
         self.wait_quiet()
         self.invariants("S1 half")
@@ -70,14 +63,9 @@ class Scenarios(BenchHost):
                 stats = self.saga(n, label, clients=32)
             self.results.facts[f"gateway_{GATEWAY_LABELS[latency]}_rate"] = stats["rate"]
             self.results.rows.append(
-                Row(
+                saga_row(
                     f"S2 saga, gateway {latency} ms, gateway -P threads -c {GATEWAY_THREADS}",
-                    stats["rate"],
-                    "orders/s",
-                    stats["p50"],
-                    stats["p95"],
-                    stats["p99"],
-                    n=stats["final"],
+                    stats,
                     note=f"gateway worker: pool of {stack.GATEWAY_DB_POOL} DB connections; "
                     f"peak {peak[0]} PostgreSQL connections on the bench DB",
                 )
@@ -134,14 +122,9 @@ class Scenarios(BenchHost):
         confirmed = sum(sold.values())
         self.results.facts["hot_no_oversell"] = not problems
         self.results.rows.append(
-            Row(
+            saga_row(
                 f"S3 hot: {n} buyers on {len(self.hot_products)} SKUs × {stock} units",
-                stats["rate"],
-                "orders/s",
-                stats["p50"],
-                stats["p95"],
-                stats["p99"],
-                n=stats["final"],
+                stats,
                 note=f"{verdict}; {confirmed} confirmed = {len(self.hot_products) * stock} "
                 f"units, {stats['final'] - stats['confirmed']} rejected",
             )
@@ -218,14 +201,9 @@ class Scenarios(BenchHost):
         self.results.memory["growth_orders"] = n
         self.results.facts["mem_growth"] = worst[3]
         self.results.rows.append(
-            Row(
+            saga_row(
                 f"S5 memory: {n} orders",
-                stats["rate"],
-                "orders/s",
-                stats["p50"],
-                stats["p95"],
-                stats["p99"],
-                n=stats["final"],
+                stats,
                 note=f"worst RSS growth {worst[3]:+.1f}% ({worst[0]} {worst[1]:.0f}→{worst[2]:.0f} MB)",
             )
         )
@@ -241,17 +219,7 @@ class Scenarios(BenchHost):
             self.stack.wait_ready(self.app)
             stats = self.saga(n, f"S6 {instances} worker(s)")
             self.results.facts[f"scale_{instances}_workers_rate"] = stats["rate"]
-            self.results.rows.append(
-                Row(
-                    f"S6 scale: {instances} events worker process(es) (-c 1 each)",
-                    stats["rate"],
-                    "orders/s",
-                    stats["p50"],
-                    stats["p95"],
-                    stats["p99"],
-                    n=stats["final"],
-                )
-            )
+            self.results.rows.append(saga_row(f"S6 scale: {instances} events worker process(es) (-c 1 each)", stats))
         self.stack.stop_events()
         self.stack.start_events()
         self.stack.wait_ready(self.app)
@@ -263,15 +231,7 @@ class Scenarios(BenchHost):
             stats = self.saga(n, f"S6 with {self.size['big']} orders")
             self.results.facts["bulk_rate"] = stats["rate"]
             self.results.rows.append(
-                Row(
-                    f"S6 scale: {self.size['big']:,} orders already in the DB (1 × -c 2)",
-                    stats["rate"],
-                    "orders/s",
-                    stats["p50"],
-                    stats["p95"],
-                    stats["p99"],
-                    n=stats["final"],
-                )
+                saga_row(f"S6 scale: {self.size['big']:,} orders already in the DB (1 × -c 2)", stats)
             )
         self.invariants(f"S6 ({self.Order.objects.count():,} orders in the DB)")
 
