@@ -2,8 +2,8 @@
 
 kombu's Redis channel, once closed after the broker went away, still tries to reach Redis
 (restoring its unacked messages on close; acking a task that finished after the reconnect)
-through `Channel._connparams`, which reads `self.connection.client` of a connection it no
-longer has: an AttributeError, which Celery takes for an unrecoverable error, and the worker
+through `Channel._connparams`, which reads `self.connection.client.hostname` of a connection
+(or a client) it no longer has: an AttributeError, which Celery takes for an unrecoverable error, and the worker
 exits instead of reconnecting (seen with kombu 5.7.0; related upstream report:
 https://github.com/celery/celery/issues/10205). Raised as redis.ConnectionError it is what
 kombu already tolerates there. Nothing is lost: the messages stay in Redis's `unacked` hash
@@ -38,7 +38,8 @@ def patch_closed_redis_channel(kombu_version: str) -> None:
         return
 
     def _connparams(self, asynchronous=False):
-        if self.connection is None:
+        # Closed: the channel lost its connection, or the connection its client (both seen).
+        if self.connection is None or self.connection.client is None:
             raise redis.ConnectionError("this Redis channel is closed: its broker connection was lost")
         return original(self, asynchronous=asynchronous)
 

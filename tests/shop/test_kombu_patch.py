@@ -1,5 +1,7 @@
 """The kombu patch: what it changes, and that it refuses a kombu nobody checked it against."""
 
+from types import SimpleNamespace
+
 import kombu
 import pytest
 import redis
@@ -12,9 +14,10 @@ def test_the_installed_kombu_is_one_the_patch_was_checked_against():
     assert kombu.__version__ in CHECKED_KOMBU_VERSIONS
 
 
-def test_a_closed_redis_channel_raises_a_connection_error_celery_recovers_from():
-    channel = Channel.__new__(Channel)  # as kombu leaves it once closed: no connection
-    channel.connection = None
+@pytest.mark.parametrize("closed", ["connection", "client"])
+def test_a_closed_redis_channel_raises_a_connection_error_celery_recovers_from(closed):
+    channel = Channel.__new__(Channel)  # as kombu leaves it once closed: no connection, or no client
+    channel.connection = None if closed == "connection" else SimpleNamespace(client=None)
     with pytest.raises(redis.ConnectionError):
         channel._connparams()
 
