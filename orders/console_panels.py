@@ -10,6 +10,7 @@ from shop.console.charts import bar_chart
 
 from . import selectors
 from .models import Order
+from .services.watchdog import COMPENSABLE
 
 STUCK_SHOWN = 50
 
@@ -53,6 +54,7 @@ def stuck() -> dict:
         "shown_at_most": STUCK_SHOWN,
         "deadline": settings.SAGA_STEP_DEADLINE_SECONDS,
         "max_redrives": settings.SAGA_MAX_REDRIVES,
+        "compensable": COMPENSABLE,  # a refund in flight is re-driven, never compensated
     }
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from shop.bus import Delivery, deliveries_by_event
 
 from .models import Order, OrderEvent
-from .services.state import ALLOWED_TRANSITIONS, IN_FLIGHT
+from .services.state import ALLOWED_TRANSITIONS
 from .services.watchdog import stuck_orders_queryset
 
 
@@ -125,6 +125,6 @@ def orders_per_minute(*, since: datetime, now: datetime) -> list[tuple[datetime,
 def confirmation_rate(*, since: datetime) -> float | None:
     """Return the share of orders placed since then and settled that were confirmed (paid)."""
     counts = dict(Order.objects.filter(created_at__gte=since).order_by().values_list("status").annotate(n=Count("pk")))
-    settled = sum(n for status, n in counts.items() if status not in IN_FLIGHT)
+    settled = sum(n for status, n in counts.items() if status not in Order.IN_FLIGHT)
     paid = sum(counts.get(status, 0) for status in PAID)
     return paid / settled if settled else None

@@ -16,7 +16,6 @@ from decimal import Decimal
 from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from shop.bus import joins_delivery_transaction, publish
@@ -209,15 +208,14 @@ def _record_refund_failure(*, payment_id: uuid.UUID, error: Exception) -> Paymen
         payment = Payment.objects.select_for_update().get(pk=payment_id)
         if payment.status != Status.CAPTURED or not payment.refund_requested:
             return payment
-        counted = F("refund_attempts") + 1
-        Payment.objects.filter(pk=payment.pk).update(refund_attempts=counted, updated_at=timezone.now())
-        payment.refresh_from_db(fields=["refund_attempts", "updated_at"])
+        payment.refund_attempts += 1
         if payment.refund_attempts < settings.PAYMENT_REFUND_MAX_ATTEMPTS:
+            payment.save(update_fields=["refund_attempts", "updated_at"])
             return payment
         logger.error("refund of payment %s given up after %d failed attempts", payment.pk, payment.refund_attempts)
         payment.refund_requested = False  # nothing left for the settle task until asked again
         payment.refund_failed_at = timezone.now()
-        payment.save(update_fields=["refund_requested", "refund_failed_at", "updated_at"])
+        payment.save(update_fields=["refund_attempts", "refund_requested", "refund_failed_at", "updated_at"])
         reason = f"{payment.refund_attempts} refund attempts failed; the last: {type(error).__name__}: {error}"
         publish(PaymentRefundFailed(order_id=str(payment.order_id), reason=reason))
         return payment

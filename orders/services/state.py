@@ -28,8 +28,6 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Status.REFUND_FAILED: frozenset({Status.REFUNDING, Status.REFUNDED}),
     Status.REFUNDED: frozenset(),
 }
-IN_FLIGHT = Order.IN_FLIGHT  # saga steps the watchdog looks after
-
 # What customers and staff may do to an order, per status, and where it leads: the services
 # guard with it and the console offers it. Every move must be one ALLOWED_TRANSITIONS allows.
 ORDER_ACTIONS: dict[str, dict[str, str]] = {

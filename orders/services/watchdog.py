@@ -20,7 +20,6 @@ from shop.events import Event, OrderPlaced, RefundRequested
 from ..models import Order, OrderEvent
 from .saga import payment_requested_for
 from .state import (
-    IN_FLIGHT,
     ORDER_ACTIONS,
     event_publish_and_record,
     order_cancel_and_compensate,
@@ -46,7 +45,9 @@ class WatchdogReport:
 def stuck_orders_queryset(now: datetime) -> QuerySet[Order]:
     """Return in-flight orders whose current step is older than the deadline, oldest first."""
     deadline = now - timedelta(seconds=settings.SAGA_STEP_DEADLINE_SECONDS)
-    return Order.objects.filter(status__in=IN_FLIGHT, status_changed_at__lt=deadline).order_by("status_changed_at")
+    return Order.objects.filter(status__in=Order.IN_FLIGHT, status_changed_at__lt=deadline).order_by(
+        "status_changed_at"
+    )
 
 
 def saga_watchdog(*, now: datetime | None = None) -> WatchdogReport:
@@ -104,7 +105,7 @@ def _in_flight_locked(order_id) -> Order:
     order = Order.objects.select_for_update().filter(pk=order_id).first()
     if order is None:
         raise NotFound("Order not found.")
-    if order.status not in IN_FLIGHT:
+    if order.status not in Order.IN_FLIGHT:
         raise Conflict(
             f"Only an order in flight can be re-driven or compensated; this one is {order.status}.", field="status"
         )

@@ -14,7 +14,7 @@ The event bus: publish = write to the outbox; subscribe = a Celery task per hand
 from shop.models import Delivery  # the inbox row, as the bus's reads return it
 
 from .delivery import joins_delivery_transaction
-from .inbox import bus_is_quiet, deliveries_by_event, missing_handlers, not_fully_handled
+from .inbox import deliveries_by_event, missing_handlers, not_fully_handled
 from .publishing import publish
 from .registry import handler_name, subscribe
 from .relay import broker_is_behind
@@ -24,7 +24,6 @@ __all__ = [
     "publish",
     "subscribe",
     "broker_is_behind",
-    "bus_is_quiet",
     "deliveries_by_event",
     "missing_handlers",
     "not_fully_handled",

@@ -45,13 +45,6 @@ def not_fully_handled(rows: QuerySet[OutboxEvent]) -> QuerySet[OutboxEvent]:
     )
 
 
-def bus_is_quiet() -> bool:
-    """Say whether no delivery is in progress and every outbox row is fully handled."""
-    if Delivery.objects.filter(status=Delivery.Status.PENDING).exists():
-        return False
-    return not not_fully_handled(OutboxEvent.objects.all()).exists()
-
-
 def deliveries_by_event(event_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[Delivery]]:
     """Return the inbox rows of the events, oldest first, grouped by event (one query)."""
     grouped: dict[uuid.UUID, list[Delivery]] = {}
