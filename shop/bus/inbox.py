@@ -7,13 +7,14 @@ handler has a done or dead delivery) is written once.
 """
 
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Value, When
 
 from shop.models import Delivery, OutboxEvent
 
-from .registry import handlers_for
+from .registry import all_handlers, handlers_for
 
 FINISHED = (Delivery.Status.DONE, Delivery.Status.DEAD)
 
@@ -32,10 +33,14 @@ def missing_handlers(rows: Iterable[OutboxEvent]) -> dict[uuid.UUID, list[str]]:
 
 
 def not_fully_handled(rows: QuerySet[OutboxEvent]) -> QuerySet[OutboxEvent]:
-    """Narrow the rows to those some subscribed handler has not finished, in SQL (for whole tables)."""
-    types = rows.order_by().values_list("event_type", flat=True).distinct()
+    """Narrow the rows to those some subscribed handler has not finished, in SQL (for whole tables).
+
+    One statement, so one snapshot: the expected handler counts come from the registry, not
+    from a read of the table, which a row committed in between would escape.
+    """
+    per_type = Counter(handler.event_type for handler in all_handlers())
     expected = Case(
-        *[When(event_type=t, then=Value(len(handlers_for(t)))) for t in types],
+        *[When(event_type=event_type, then=Value(count)) for event_type, count in per_type.items()],
         default=Value(0),
         output_field=IntegerField(),
     )
