@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.race, pytest.mark.django_db(transaction=True)]
 def no_broker(monkeypatch):
     """Keep committed on_commit hooks from reaching Redis: these tests drive settles themselves."""
     monkeypatch.setattr("payments.services._settle_task_enqueue", lambda *args, **kwargs: None)
-    monkeypatch.setattr("shop.bus.publishing.send_event", lambda *args, **kwargs: True)
+    monkeypatch.setattr("shop.bus.publishing.send_rows", lambda rows: True)
 
 
 def run_concurrently(functions) -> list[BaseException]:
