@@ -1,5 +1,5 @@
 """
-The event bus: publish = write to the outbox; subscribe = a Celery task per handler.
+The event bus: publish = write to the outbox; subscribe = a handler, delivered in batches.
 
     from shop.bus import publish, subscribe
     from shop.events import OrderPlaced, signals
@@ -9,19 +9,24 @@ The event bus: publish = write to the outbox; subscribe = a Celery task per hand
     @subscribe(signals.order_placed)
     def on_order_placed(event: OrderPlaced) -> None:    # runs once per event, in a worker
         reservation_create(order_id=event.order_id, lines=event.lines)
+
+    @subscribe(signals.order_placed, batch=True)         # or: a batch of events at once,
+    def on_order_placed(events: list[OrderPlaced]) -> None:  # in one transaction
+        reservations_create(orders=events)
 """
 
 from shop.models import Delivery  # the inbox row, as the bus's reads return it
 
 from .delivery import joins_delivery_transaction
 from .inbox import deliveries_by_event, missing_handlers, not_fully_handled
-from .publishing import publish
+from .publishing import publish, publish_many
 from .registry import handler_name, subscribe
 from .relay import broker_is_behind
 
 __all__ = [
     "Delivery",
     "publish",
+    "publish_many",
     "subscribe",
     "broker_is_behind",
     "deliveries_by_event",

@@ -1,20 +1,21 @@
-"""Celery tasks of the bus: thin wrappers around delivery_run and outbox_relay."""
+"""Celery tasks of the bus: thin wrappers around the batch delivery and outbox_relay."""
 
 from typing import Any
 
 from celery import Task, shared_task
+from django.conf import settings
 
-from .delivery import delivery_run
+from .gathering import Pending, deliver_with_waiting
 from .relay import outbox_relay
 
 
 # celery ships no type information: its decorators leave the tasks untyped.
 @shared_task(bind=True, name="shop.bus.tasks.deliver_event", max_retries=None)  # type: ignore[untyped-decorator]
 def deliver_event(self: Task, event_type: str, payload: dict[str, Any], handler_name: str) -> None:
-    outcome = delivery_run(event_type=event_type, payload=payload, handler_name=handler_name)
-    if outcome.retry_in is not None:
-        # The attempt count lives in the inbox row, not in Celery: max_retries=None.
-        raise self.retry(countdown=outcome.retry_in)
+    # Retries are new messages with a countdown, sent by the delivery (the attempt count lives
+    # in the inbox row, not in Celery): this task always ends normally and Celery acks it.
+    queue = (self.request.delivery_info or {}).get("routing_key") or settings.CELERY_TASK_DEFAULT_QUEUE
+    deliver_with_waiting(first=Pending(event_type=event_type, payload=payload, handler_name=handler_name), queue=queue)
 
 
 @shared_task(name="shop.bus.tasks.outbox_relay")  # type: ignore[untyped-decorator]
