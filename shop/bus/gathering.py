@@ -66,10 +66,14 @@ def _deliver_group(handler_name: str, group: list[Pending]) -> list[Outcome]:
     try:
         outcomes = deliver_batch(handler_name=handler_name, messages=[(p.event_type, p.payload) for p in group])
     except Exception:
-        # Not the handler (its errors are retried inside): the database or broker went away.
-        # Nothing is lost: the relay re-sends what the inbox does not show as finished.
-        logger.exception("delivering %d message(s) to %s failed; the relay re-sends them", len(group), handler_name)
-        outcomes = [Outcome(done=False)] * len(group)
+        # Not the handler (its errors are retried inside): the database went away, or one
+        # message names an event the outbox does not hold. One by one, the others still go
+        # through; what fails alone is left to the relay, which re-sends what the inbox
+        # does not show as finished.
+        if len(group) > 1:
+            return [outcome for pending in group for outcome in _deliver_group(handler_name, [pending])]
+        logger.exception("delivering to %s failed; the relay re-sends it", handler_name)
+        outcomes = [Outcome(done=False)]
     for pending, outcome in zip(group, outcomes, strict=True):
         if outcome.retry_in is not None:
             _send_again(pending, countdown=outcome.retry_in)

@@ -1,0 +1,77 @@
+"""
+Batched delivery with a real worker: a backlog is worked through in batches, and a worker
+killed in the middle of a batch loses none of its events and applies none twice.
+"""
+
+import pytest
+
+from inventory.models import Reservation, StockMovement
+from orders.models import Order
+from payments.models import Payment
+from shop.models import Delivery
+from tests.support.invariants import assert_invariants
+from tests.support.orders import place
+from tests.support.waiting import wait_for
+from tests.support.workers import fired
+
+pytestmark = [pytest.mark.fault, pytest.mark.flow]
+
+RESERVE = "inventory.handlers.on_order_placed"
+BACKLOG = 30
+
+
+def place_backlog(api_client, customer, widget) -> list[str]:
+    """Place orders while no worker consumes, so their messages wait in the queue together."""
+    client = api_client(customer)
+    return [place(client, widget, quantity=1)["id"] for _ in range(BACKLOG)]
+
+
+def all_confirmed(order_ids) -> None:
+    wait_for(
+        lambda: Order.objects.filter(pk__in=order_ids, status="confirmed").count() == len(order_ids),
+        timeout=120,
+        message=f"all {len(order_ids)} orders to be confirmed",
+    )
+
+
+def batches_of(handler: str, order_ids) -> int:
+    """Count the transactions that applied the handler's deliveries: a batch shares one finish time."""
+    rows = Delivery.objects.filter(handler=handler, event__order_id__in=order_ids)
+    return rows.values("finished_at").distinct().count()
+
+
+def test_a_backlog_is_delivered_in_batches_and_every_order_completes_once(start_worker, product, customer, api_client):
+    widget = product(on_hand=BACKLOG)
+    order_ids = place_backlog(api_client, customer, widget)
+
+    start_worker(concurrency=2)
+
+    all_confirmed(order_ids)
+    assert_invariants()
+    assert batches_of(RESERVE, order_ids) <= BACKLOG // 3, "the waiting order_placed messages ran in batches"
+    widget.refresh_from_db()
+    assert (widget.on_hand, widget.reserved) == (0, 0)
+    assert StockMovement.objects.filter(order_id__in=order_ids, kind="sale").count() == BACKLOG
+
+
+def test_worker_killed_in_the_middle_of_a_batch_loses_no_event_and_applies_none_twice(
+    start_worker, product, customer, api_client
+):
+    widget = product(on_hand=BACKLOG)
+    order_ids = place_backlog(api_client, customer, widget)
+    crash = f"delivery.after_effect@{RESERVE}"
+
+    # The first batch of reservations is written, then the process dies before commit and ack:
+    # the task's own message comes back at once, the ones it took through the relay.
+    worker = start_worker(crash=f"{crash}:1", concurrency=2)
+
+    all_confirmed(order_ids)
+    assert_invariants()
+    assert fired(worker, crash) == 1
+    killed = Delivery.objects.filter(handler=RESERVE, event__order_id__in=order_ids, attempts=2)
+    assert killed.count() > 1, "the killed delivery was a batch of several events"
+    assert Delivery.objects.filter(handler=RESERVE, event__order_id__in=order_ids, status="done").count() == BACKLOG
+    assert Reservation.objects.filter(order_id__in=order_ids).count() == BACKLOG
+    assert Payment.objects.filter(order_id__in=order_ids, status="captured").count() == BACKLOG
+    widget.refresh_from_db()
+    assert (widget.on_hand, widget.reserved) == (0, 0)
