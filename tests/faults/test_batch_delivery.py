@@ -4,6 +4,7 @@ killed in the middle of a batch loses none of its events and applies none twice.
 """
 
 import pytest
+from celery import current_app
 
 from inventory.models import Reservation, StockMovement
 from orders.models import Order
@@ -20,10 +21,14 @@ RESERVE = "inventory.handlers.on_order_placed"
 BACKLOG = 30
 
 
-def place_backlog(api_client, customer, widget) -> list[str]:
-    """Place orders while no worker consumes, so their messages wait in the queue together."""
+def place_backlog(worker, api_client, customer, widget) -> list[str]:
+    """Place orders while the worker does not consume, so their messages wait in the queue together."""
+    control = current_app.control
+    control.cancel_consumer("events", destination=[worker.name], reply=True)
     client = api_client(customer)
-    return [place(client, widget, quantity=1)["id"] for _ in range(BACKLOG)]
+    order_ids = [place(client, widget, quantity=1)["id"] for _ in range(BACKLOG)]
+    control.add_consumer("events", destination=[worker.name], reply=True)
+    return order_ids
 
 
 def all_confirmed(order_ids) -> None:
@@ -41,10 +46,9 @@ def batches_of(handler: str, order_ids) -> int:
 
 
 def test_a_backlog_is_delivered_in_batches_and_every_order_completes_once(start_worker, product, customer, api_client):
+    worker = start_worker(concurrency=2)
     widget = product(on_hand=BACKLOG)
-    order_ids = place_backlog(api_client, customer, widget)
-
-    start_worker(concurrency=2)
+    order_ids = place_backlog(worker, api_client, customer, widget)
 
     all_confirmed(order_ids)
     assert_invariants()
@@ -57,13 +61,13 @@ def test_a_backlog_is_delivered_in_batches_and_every_order_completes_once(start_
 def test_worker_killed_in_the_middle_of_a_batch_loses_no_event_and_applies_none_twice(
     start_worker, product, customer, api_client
 ):
-    widget = product(on_hand=BACKLOG)
-    order_ids = place_backlog(api_client, customer, widget)
     crash = f"delivery.after_effect@{RESERVE}"
+    worker = start_worker(crash=f"{crash}:1", concurrency=2)
+    widget = product(on_hand=BACKLOG)
 
     # The first batch of reservations is written, then the process dies before commit and ack:
     # the task's own message comes back at once, the ones it took through the relay.
-    worker = start_worker(crash=f"{crash}:1", concurrency=2)
+    order_ids = place_backlog(worker, api_client, customer, widget)
 
     all_confirmed(order_ids)
     assert_invariants()
