@@ -45,18 +45,23 @@ def payment_request(
 ) -> Payment:
     """Record the charge of an order once, and have it settled; replay a known result."""
     with joins_delivery_transaction():
-        payment, created = Payment.objects.get_or_create(
-            order_id=order_id,
-            defaults={
-                "customer_id": customer_id,
-                "amount": amount,
-                "currency": currency,
-                "payment_token": payment_token,
-                "idempotency_key": f"charge:{order_id}",
-            },
+        # Insert unless the order has a payment (or a cancel's tombstone) already, then lock
+        # whichever row is there: two statements, and no savepoint for a race on order_id.
+        Payment.objects.bulk_create(
+            [
+                Payment(
+                    order_id=order_id,
+                    customer_id=customer_id,
+                    amount=amount,
+                    currency=currency,
+                    payment_token=payment_token,
+                    idempotency_key=f"charge:{order_id}",
+                )
+            ],
+            ignore_conflicts=True,
         )
-        payment = Payment.objects.select_for_update().get(pk=payment.pk)
-        if created or payment.status == Status.PENDING:  # pending: re-drive a lost settle
+        payment = Payment.objects.select_for_update().get(order_id=order_id)
+        if payment.status == Status.PENDING:  # new, or a re-drive of a lost settle
             _settle_on_commit(payment.pk, inline=settle_inline)
         elif payment.status == Status.CAPTURED:
             publish(_captured_event(payment))
