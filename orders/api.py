@@ -89,8 +89,8 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         logger.info("order %s", "replayed (same Idempotency-Key)" if placement.replayed else "placed")
         if not placement.replayed:  # the order as just written: lines and timeline are on it
             return Response(OrderDetailSerializer(placement.order).data, status=status.HTTP_201_CREATED)
-        # A replay answers with the order as it is now, read the same way as on GET.
-        response = self._detail(selectors.orders_visible_to(user=_user(request)).get(pk=placement.order.pk))
+        # A replay answers with the order as it is now (the customer's own, just read with its lines).
+        response = self._detail(placement.order)
         response["Idempotent-Replayed"] = "true"
         return response
 

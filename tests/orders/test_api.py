@@ -213,3 +213,13 @@ def test_the_refund_states_are_filterable_and_in_the_schema(customer, api_client
         assert [o["id"] for o in listed] == [str(order.pk)]
     schema = client.get("/api/schema/?format=json").json()
     assert {"refunding", "refunded", "refund_failed"} <= set(schema["components"]["schemas"]["OrderStatusEnum"]["enum"])
+
+
+def test_placing_logs_order_placed_and_a_replay_says_so(customer, api_client, caplog):
+    item = catalogue_item()
+    client = api_client(customer)
+    with caplog.at_level("INFO", logger="orders.api"):
+        client.post(URL, body(item), format="json", HTTP_IDEMPOTENCY_KEY="abc-1")
+        client.post(URL, body(item), format="json", HTTP_IDEMPOTENCY_KEY="abc-1")
+    messages = [record.getMessage() for record in caplog.records if record.name == "orders.api"]
+    assert messages == ["order placed", "order replayed (same Idempotency-Key)"]
