@@ -47,6 +47,13 @@ browser:
 	  && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) ; } \
 	  || echo "No chromium and no way to install it here: the browser tests will be skipped."
 
+## wrk: Debian's wrk, the bench's low-CPU HTTP client for the web path (its rows are skipped without it)
+.PHONY: wrk
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && (apt-get update -qq && apt-get install -y -qq wrk >/dev/null) ; } \
+	  || echo "No wrk and no way to install it here: the bench skips its wrk rows."
+
 ## run: set up, migrate, load demo data and start web + workers + beat (SQLite by default).
 ## Development: DEBUG=1 (the settings default to production); the key is made once in var/.
 run: export DEBUG = 1
@@ -98,9 +105,9 @@ clean:
 	rm -rf var/*.sqlite3* var/celerybeat-schedule* .pytest_cache
 
 ## bench: start a private stack (PostgreSQL db shop_bench, Redis db 12, gunicorn :8099, workers, beat),
-## run the load scenarios, write docs/benchmarks.md and docs/bench/saga.png (QUICK=1: under 2 minutes)
+## run the load scenarios, write docs/benchmarks.md and docs/bench/saga.png (QUICK=1: under 5 minutes)
 .PHONY: bench
-bench: $(VENV)/.installed-bench
+bench: $(VENV)/.installed-bench wrk
 	$(BIN)/python -m tools.bench $(if $(QUICK),--quick,)
 
 ## soak: a private stack (PostgreSQL db shop_soak, its own Redis, gunicorn, workers, beat) under mixed load

@@ -22,7 +22,7 @@ def _django_setup() -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes; finishes in under 2 minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes; finishes in under 5 minutes")
     parser.add_argument("--no-docs", action="store_true", help="print the table only; leave docs/ alone")
     parser.add_argument("--only", default="", help="comma-separated steps to run, e.g. s5,s6 (baselines always run)")
     parser.add_argument(

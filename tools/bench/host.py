@@ -26,6 +26,8 @@ if TYPE_CHECKING:
         app: Any  # the shop's Celery app (celery ships no type information)
         Order: Any  # models from the app registry: the bench imports no context
         OrderLine: Any
+        OrderEvent: Any
+        Delivery: Any
         products: list[str]
         hot_products: list[str]
         staff_token: str

@@ -21,6 +21,13 @@ QUICK = dict(
     clients=16,
     events_c=2,
     prefetch=1,
+    wrk_secs=3,
+    sweep_rates=(2, 5, 10, 20, 40, 80, 160),
+    sweep_secs=3,
+    sweep_max=10_000,
+    lone_secs=10,
+    profile_orders=50,
+    batch=0,
 )
 FULL = dict(
     noop=20000,
@@ -41,7 +48,20 @@ FULL = dict(
     clients=16,
     events_c=2,
     prefetch=1,
+    wrk_secs=10,
+    sweep_rates=(2, 5, 10, 20, 40, 60, 80, 120, 160, 240, 320, 480),
+    sweep_secs=10,
+    sweep_max=10_000,
+    lone_secs=30,
+    profile_orders=50,
+    batch=0,
 )
+# wrk_secs: each wrk run (GET, POST). sweep_*: the offered-load sweep's rates (orders/s), seconds
+# per rate and highest rate; lone_secs: the 1 order/s run. profile_orders: the in-process batch
+# profile's orders (and its batch size). batch: BUS_BATCH_SIZE of the batched mode, 0 = the shop's default.
+BATCH_ONE = 1  # BUS_BATCH_SIZE of the baseline: one message per task, the old behaviour
+SWEEP_GIVE_UP = 0.7  # the sweep stops rising once achieved < this × offered
+NAIVE_SHOP_RATE = 19.0  # orders/s of a naive FastAPI + Redis shop, measured elsewhere (it oversells)
 # events_c / prefetch: the events worker's prefork children and CELERY_WORKER_PREFETCH_MULTIPLIER
 MEMORY_ROUND = 1000  # S5 places its orders in rounds of this many, each drained before the next
 GATEWAY_THREADS = 250  # gateway calls wait on I/O; the threads share a small DB pool
@@ -67,3 +87,42 @@ class Results:
     invariants: list[tuple[str, str, float]] = field(default_factory=list)  # (after, verdict, seconds)
     profile: list[tuple[str, int, float]] = field(default_factory=list)  # (step, queries, ms)
     memory: dict = field(default_factory=dict)
+    sweep: list["LoadPoint"] = field(default_factory=list)  # both modes, rising offered load
+    lone: list["LoadPoint"] = field(default_factory=list)  # 1 order/s, one point per mode
+    batch_profiles: list["BatchProfile"] = field(default_factory=list)  # batch 1 and batch N
+
+
+@dataclass
+class LoadPoint:
+    """One offered rate of the sweep, in one mode (batch 1 or batched)."""
+
+    mode: str  # "batch 1" or "batched (…)"
+    offered: float  # orders/s, open loop
+    achieved: float  # final orders / (last final transition − first scheduled request)
+    p50: float  # ms placed → confirmed
+    p95: float
+    p99: float
+    orders: int  # placed
+    final: int
+    machine_ms: float  # busy CPU of the whole machine per final order
+    tasks_per_order: float  # task messages the workers received (their counters) per order
+    deliveries_per_order: float  # inbox rows (event × handler runs) per order
+
+
+@dataclass
+class BatchProfile:
+    """Queries of N orders' sagas run in-process, the bus's messages delivered in batches of `batch`."""
+
+    batch: int
+    orders: int
+    batched: bool  # False: shop.bus.delivery.deliver_batch does not exist yet; one message per call
+    post_queries: int
+    steps: list[tuple[str, int, int, float]] = field(default_factory=list)  # (handler, messages, queries, ms)
+
+    @property
+    def queries(self) -> int:
+        return self.post_queries + sum(queries for _, _, queries, _ in self.steps)
+
+    @property
+    def per_order(self) -> float:
+        return self.queries / self.orders if self.orders else float("nan")

@@ -22,20 +22,24 @@ from tools.launcher import wait_until
 
 from . import load, stack
 from .baselines import Baselines
+from .batches import BatchProfiles
 from .load import Request, percentile
 from .model import FULL, GATEWAY_THREADS, QUICK, Results
 from .scenarios import Scenarios
+from .sweep import Sweep
+from .webpath import WebPath
 
 
-class Bench(Baselines, Scenarios):
+class Bench(Baselines, BatchProfiles, WebPath, Sweep, Scenarios):
     def __init__(
         self, *, quick: bool, write_docs: bool, only: set[str] | frozenset[str] = frozenset(), sizes: dict | None = None
     ):
         self.quick, self.write_docs, self.only = quick, write_docs, only
         self.size = {**(QUICK if quick else FULL), **(sizes or {})}
-        self.console = Console()
+        self.console = wide_console()
         stack.LOG_DIR.mkdir(parents=True, exist_ok=True)  # var/bench/ does not exist in a fresh clone
         self.results = Results()
+        self.results.facts["cores"] = psutil.cpu_count()  # machine-ms of a no-op task: cores / engine rate
         # Every worker of the stack (and the engine baseline's) reads the prefetch from its environment.
         os.environ["CELERY_WORKER_PREFETCH_MULTIPLIER"] = str(self.size["prefetch"])
         self.stack = stack.Stack(gateway_threads=GATEWAY_THREADS, events_concurrency=self.size["events_c"])
@@ -57,9 +61,11 @@ class Bench(Baselines, Scenarios):
     def run(self) -> None:
         steps = [
             ("stack", self.setup),
-            ("profile", self.profile),
+            ("profile", self.profile_queries),
             ("engine", self.engine_baseline),
             ("web", self.web_baseline),
+            ("wrk", self.web_wrk),
+            ("sweep", self.sweep),
             ("s1", self.s1_saga),
             ("s3", self.s3_hot),
             ("s4", self.s4_post),
@@ -116,6 +122,11 @@ class Bench(Baselines, Scenarios):
             self._last_status = text
             with open(stack.LOG_DIR / "bench.log", "a") as f:
                 f.write(f"{time.monotonic() - self.t_start:7.1f}s   {text}\n")
+
+    def profile_queries(self) -> None:
+        """Queries per saga step of one order, then per order amortised over batches of 1 and N."""
+        self.profile()
+        self.batch_profile()
 
     # --- set-up ----------------------------------------------------------------------------
     def setup(self) -> None:
@@ -351,4 +362,9 @@ def render_saved() -> None:
     if not RESULTS_FILE.exists():
         raise SystemExit(f"no saved results at {RESULTS_FILE}: run `make bench` first")
     saved = pickle.loads(RESULTS_FILE.read_bytes())  # noqa: S301 (our own file, written above)
-    render(saved["results"], saved["facts"], saved["quick"], console=Console(), write=True)
+    render(saved["results"], saved["facts"], saved["quick"], console=wide_console(), write=True)
+
+
+def wide_console() -> Console:
+    """The terminal's width on a terminal; 160 columns into a pipe or a log (rich would take 80)."""
+    return Console() if sys.stdout.isatty() else Console(width=160)

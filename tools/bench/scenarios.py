@@ -10,6 +10,7 @@ from django.db import connection
 from . import load, stack
 from .host import BenchHost
 from .load import Request, percentile
+from .machine import machine_cpu, periodic_task_names, tasks_executed
 from .model import GATEWAY_THREADS, MEMORY_ROUND, Row
 
 GATEWAY_LABELS = {200: "200ms", 2000: "2s"}  # simulated gateway latency (ms) → the name in results
@@ -26,14 +27,23 @@ class Scenarios(BenchHost):
     # --- scenario 1: saga throughput, instant gateway -----------------------------------------
     def s1_saga(self) -> None:
         n = self.size["saga_orders"]
-        stats = self.saga(n, "S1 max")
+        nodes, ignore = [p.node for p in self.stack.bus_workers()], periodic_task_names(self.app)
+        tasks_before = tasks_executed(self.app, nodes, ignore)
+        with machine_cpu() as cpu:  # the max-rate scenario: what an order costs the whole machine
+            stats = self.saga(n, "S1 max")
+        tasks = (tasks_executed(self.app, nodes, ignore) - tasks_before) / n
         engine = self.results.facts["engine"]
         self.results.facts["saga_max_rate"] = stats["rate"]
+        self.results.facts["s1_machine_ms"] = cpu.ms_per(stats["final"])
+        self.results.facts["s1_busy_share"] = cpu.busy_share
+        self.results.facts["s1_tasks_per_order"] = tasks
         self.results.rows.append(
             saga_row(
                 "S1 saga, gateway 0 ms: max (closed loop, 16 clients)",
                 stats,
-                note=f"{stats['rate'] / engine:.3f} × engine; {stats['confirmed']} confirmed",
+                note=f"{stats['rate'] / engine:.3f} × engine; {stats['confirmed']} confirmed; "
+                f"{cpu.ms_per(stats['final']):.0f} machine-ms/order ({cpu.busy_share:.0%} busy); "
+                f"{tasks:.1f} tasks/order",
             )
         )
         self.invariants("S1 max")
