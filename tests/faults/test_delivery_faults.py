@@ -79,7 +79,7 @@ def test_same_event_delivered_three_times_concurrently_has_one_effect(
 ):
     start_worker(concurrency=4)
     widget = product(on_hand=5)
-    held = []
+    held: list[tuple[str, dict]] = []
     monkeypatch.setattr(publishing, "send_rows", lambda rows: held.extend((r.event_type, r.payload) for r in rows))
     order_id = place(api_client(customer), widget, quantity=2)["id"]
     monkeypatch.undo()
