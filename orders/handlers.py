@@ -1,5 +1,8 @@
 """
-Event handlers of the orders context: each hands its event to one service.
+Event handlers of the orders context: each hands its event, or its batch of events, to one service.
+
+The saga's handlers take batches (`batch=True`): a list of events of their type, in delivery
+order, applied in the bus's transaction with set-based writes.
 
 Handler names are the inbox keys (module.function, `shop.bus.handler_name`): renaming one
 needs a data migration of its inbox rows, or old events run again.
@@ -44,67 +47,67 @@ def on_product_deactivated(event: ProductData) -> None:
 
 
 # the saga ------------------------------------------------------------------------------
-@subscribe(signals.stock_reserved)
-def on_stock_reserved(event: StockReserved) -> None:
-    services.saga_stock_reserved(event=event, handler=handler_name(on_stock_reserved))
+@subscribe(signals.stock_reserved, batch=True)
+def on_stock_reserved(events: list[StockReserved]) -> None:
+    services.saga_stock_reserved(events=events, handler=handler_name(on_stock_reserved))
 
 
-@subscribe(signals.stock_rejected)
-def on_stock_rejected(event: StockRejected) -> None:
-    services.saga_stock_rejected(event=event, handler=handler_name(on_stock_rejected))
+@subscribe(signals.stock_rejected, batch=True)
+def on_stock_rejected(events: list[StockRejected]) -> None:
+    services.saga_stock_rejected(events=events, handler=handler_name(on_stock_rejected))
 
 
-@subscribe(signals.payment_captured)
-def on_payment_captured(event: PaymentCaptured) -> None:
-    services.saga_payment_captured(event=event, handler=handler_name(on_payment_captured))
+@subscribe(signals.payment_captured, batch=True)
+def on_payment_captured(events: list[PaymentCaptured]) -> None:
+    services.saga_payment_captured(events=events, handler=handler_name(on_payment_captured))
 
 
-@subscribe(signals.payment_declined)
-def on_payment_declined(event: PaymentDeclined) -> None:
-    services.saga_payment_declined(event=event, handler=handler_name(on_payment_declined))
+@subscribe(signals.payment_declined, batch=True)
+def on_payment_declined(events: list[PaymentDeclined]) -> None:
+    services.saga_payment_declined(events=events, handler=handler_name(on_payment_declined))
 
 
-@subscribe(signals.reservation_expired)
-def on_reservation_expired(event: ReservationExpired) -> None:
-    services.saga_reservation_expired(event=event, handler=handler_name(on_reservation_expired))
+@subscribe(signals.reservation_expired, batch=True)
+def on_reservation_expired(events: list[ReservationExpired]) -> None:
+    services.saga_reservation_expired(events=events, handler=handler_name(on_reservation_expired))
 
 
-@subscribe(signals.reservation_revoked)
-def on_reservation_revoked(event: ReservationRevoked) -> None:
-    services.saga_reservation_revoked(event=event, handler=handler_name(on_reservation_revoked))
+@subscribe(signals.reservation_revoked, batch=True)
+def on_reservation_revoked(events: list[ReservationRevoked]) -> None:
+    services.saga_reservation_revoked(events=events, handler=handler_name(on_reservation_revoked))
 
 
-@subscribe(signals.event_dead_lettered)
-def on_event_dead_lettered(event: EventDeadLettered) -> None:
-    services.saga_event_dead_lettered(event=event, handler=handler_name(on_event_dead_lettered))
+@subscribe(signals.event_dead_lettered, batch=True)
+def on_event_dead_lettered(events: list[EventDeadLettered]) -> None:
+    services.saga_event_dead_lettered(events=events, handler=handler_name(on_event_dead_lettered))
+
+
+@subscribe(signals.payment_refunded, batch=True)
+def on_payment_refunded(events: list[PaymentRefunded]) -> None:
+    services.saga_payment_refunded(events=events, handler=handler_name(on_payment_refunded))
+
+
+@subscribe(signals.payment_refund_failed, batch=True)
+def on_payment_refund_failed(events: list[PaymentRefundFailed]) -> None:
+    services.saga_payment_refund_failed(events=events, handler=handler_name(on_payment_refund_failed))
 
 
 # recorded on the timeline only ---------------------------------------------------------
-@subscribe(signals.stock_committed)
-def on_stock_committed(event: StockCommitted) -> None:
-    services.saga_event_note(event=event, handler=handler_name(on_stock_committed))
+@subscribe(signals.stock_committed, batch=True)
+def on_stock_committed(events: list[StockCommitted]) -> None:
+    services.saga_events_note(events=events, handler=handler_name(on_stock_committed))
 
 
-@subscribe(signals.reservation_released)
-def on_reservation_released(event: ReservationReleased) -> None:
-    services.saga_event_note(event=event, handler=handler_name(on_reservation_released))
+@subscribe(signals.reservation_released, batch=True)
+def on_reservation_released(events: list[ReservationReleased]) -> None:
+    services.saga_events_note(events=events, handler=handler_name(on_reservation_released))
 
 
-@subscribe(signals.stock_restocked)
-def on_stock_restocked(event: StockRestocked) -> None:
-    services.saga_event_note(event=event, handler=handler_name(on_stock_restocked))
+@subscribe(signals.stock_restocked, batch=True)
+def on_stock_restocked(events: list[StockRestocked]) -> None:
+    services.saga_events_note(events=events, handler=handler_name(on_stock_restocked))
 
 
-@subscribe(signals.payment_voided)
-def on_payment_voided(event: PaymentVoided) -> None:
-    services.saga_event_note(event=event, handler=handler_name(on_payment_voided))
-
-
-@subscribe(signals.payment_refunded)
-def on_payment_refunded(event: PaymentRefunded) -> None:
-    services.saga_payment_refunded(event=event, handler=handler_name(on_payment_refunded))
-
-
-@subscribe(signals.payment_refund_failed)
-def on_payment_refund_failed(event: PaymentRefundFailed) -> None:
-    services.saga_payment_refund_failed(event=event, handler=handler_name(on_payment_refund_failed))
+@subscribe(signals.payment_voided, batch=True)
+def on_payment_voided(events: list[PaymentVoided]) -> None:
+    services.saga_events_note(events=events, handler=handler_name(on_payment_voided))

@@ -5,7 +5,7 @@ from .fulfilment import order_cancel, order_deliver, order_refund_retry, order_s
 from .placement import Placement, order_fee, order_place, request_fingerprint
 from .saga import (
     saga_event_dead_lettered,
-    saga_event_note,
+    saga_events_note,
     saga_payment_captured,
     saga_payment_declined,
     saga_payment_refund_failed,
@@ -29,7 +29,7 @@ __all__ = [
     "order_ship",
     "request_fingerprint",
     "saga_event_dead_lettered",
-    "saga_event_note",
+    "saga_events_note",
     "saga_payment_captured",
     "saga_payment_declined",
     "saga_payment_refund_failed",

@@ -1,14 +1,18 @@
 """
 The order saga: how each event of inventory, payments and the bus moves an order.
 
-One transaction per event with the order row locked. Each service lists, per
-status the order may be in, what the event does there; in any other status the
-event is late, duplicated or out of order and is only recorded as ignored, so an
+A handler hands over a batch of events of one type, applied in one transaction: the
+orders of the batch are locked in one query, in id order (so concurrent batches never
+deadlock), the events are applied in delivery order (an order's second event sees what
+its first did), and what they write goes out in one statement per table. Each service
+lists, per status the order may be in, what the event does there; in any other status
+the event is late, duplicated or out of order and is only recorded as ignored, so an
 order never moves backwards.
 """
 
 import logging
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
@@ -31,13 +35,7 @@ from shop.events import (
 )
 
 from ..models import Order, OrderEvent
-from .state import (
-    ALLOWED_TRANSITIONS,
-    event_publish_and_record,
-    order_cancel_and_compensate,
-    order_transition,
-    timeline_record,
-)
+from .state import ALLOWED_TRANSITIONS, OrderChanges
 
 logger = logging.getLogger(__name__)
 Status = Order.Status
@@ -50,55 +48,84 @@ class Step:
     """What an event does to an order in one status: a transition and/or a follow-up."""
 
     to_status: str | None = None
-    follow_up: Callable[[Order, Event], None] | None = None
+    follow_up: Callable[[Order, Any], Event] | None = None  # the command to publish after the move
     compensate: bool = False  # the move closes the order: publish `order_cancelled`
     reason: Callable[[Any], str] | None = None  # takes the event type the step is for
     # A condition on the event beyond the status; when it is false the event is only recorded.
     when: Callable[[Order, Any], bool] | None = None
 
 
-def saga_event_apply(*, event: Event, handler: str, steps: dict[str, Step]) -> Order | None:
-    """Record the event on its order and take the step for the order's status, if any."""
-    with joins_delivery_transaction():
-        order = _order_locked(event)
-        if order is None:
-            return None
+def saga_events_apply(*, events: Sequence[Event], handler: str, steps: dict[str, Step]) -> list[Order]:
+    """Record each event on its order and take the step for the order's status, if any."""
+
+    def apply(order: Order, event: Event, changes: OrderChanges) -> None:
         step = steps.get(order.status)
         detail = _event_detail(event)
         if step is not None and step.when is not None and not step.when(order, event):
             step = None
         if step is None:
             detail = f"ignored in {order.status}" + (f": {detail}" if detail else "")
-        _record_event(order, event, handler, detail)
+        _record_event(changes, order, event, handler, detail)
         if step is not None:
-            _take_step(order, event, step)
-    return order
+            _take_step(changes, order, event, step)
+
+    return _orders_apply(events, apply)
 
 
-def _order_locked(event: Event) -> Order | None:
-    order = Order.objects.select_for_update().filter(pk=event.order_id).first() if event.order_id is not None else None
-    if order is None:  # not an order of ours: nothing to move, and retrying would not help
-        logger.warning("%s for unknown order %s ignored", event.type_name(), event.order_id)
-    return order
+def saga_events_note(*, events: Sequence[Event], handler: str) -> list[Order]:
+    """Record events that do not move the order (stock committed, payment voided ...)."""
+
+    def apply(order: Order, event: Event, changes: OrderChanges) -> None:
+        _record_event(changes, order, event, handler, _event_detail(event))
+
+    return _orders_apply(events, apply)
 
 
-def _take_step(order: Order, event: Event, step: Step) -> None:
+def _orders_apply(events: Sequence[Event], apply: Callable[[Order, Event, OrderChanges], None]) -> list[Order]:
+    """Lock the events' orders, apply the events in delivery order and write what they did."""
+    with joins_delivery_transaction():
+        pairs = _orders_locked(events)
+        changes = OrderChanges()
+        for event, order in pairs:
+            apply(order, event, changes)
+        changes.flush()
+    return list(dict.fromkeys(order for _, order in pairs))
+
+
+def _orders_locked(events: Sequence[Event]) -> list[tuple[Event, Order]]:
+    """Lock the events' orders in one query and pair each event with its order, in delivery order."""
+    keys = [uuid.UUID(event.order_id) if event.order_id is not None else None for event in events]
+    wanted = {key for key in keys if key is not None}
+    # In id order: two batches locking overlapping orders then never deadlock.
+    locked = Order.objects.select_for_update().filter(pk__in=wanted).order_by("pk") if wanted else []
+    orders = {order.pk: order for order in locked}
+    pairs = []
+    for event, key in zip(events, keys, strict=True):
+        order = orders.get(key) if key is not None else None
+        if order is None:  # not an order of ours: nothing to move, and retrying would not help
+            logger.warning("%s for unknown order %s ignored", event.type_name(), event.order_id)
+            continue
+        pairs.append((event, order))
+    return pairs
+
+
+def _take_step(changes: OrderChanges, order: Order, event: Event, step: Step) -> None:
     reason = step.reason(event) if step.reason else ""
     if step.compensate:
         # A compensating step always names the status it closes the order in.
-        order_cancel_and_compensate(order=order, to_status=cast(str, step.to_status), reason=reason)
+        changes.cancel_and_compensate(order=order, to_status=cast(str, step.to_status), reason=reason)
     elif step.to_status:
-        order_transition(order=order, to_status=step.to_status, reason=reason)
+        changes.transition(order=order, to_status=step.to_status, reason=reason)
     if step.follow_up:
-        step.follow_up(order, event)
+        changes.publish(order=order, event=step.follow_up(order, event))
 
 
 def _event_detail(event: Event) -> str:
     return getattr(event, "reason", "") or getattr(event, "error", "")
 
 
-def _request_payment(order: Order, event: Event) -> None:
-    event_publish_and_record(order=order, event=payment_requested_for(order))
+def _request_payment(order: Order, event: Event) -> Event:
+    return payment_requested_for(order)
 
 
 def payment_requested_for(order: Order) -> PaymentRequested:
@@ -112,22 +139,22 @@ def payment_requested_for(order: Order) -> PaymentRequested:
     )
 
 
-def _confirm(order: Order, event: Event) -> None:
-    event_publish_and_record(order=order, event=OrderConfirmed(order_id=str(order.pk)))
+def _confirm(order: Order, event: Event) -> Event:
+    return OrderConfirmed(order_id=str(order.pk))
 
 
-def _refund_late_capture(order: Order, event: Event) -> None:
-    event_publish_and_record(order=order, event=RefundRequested(order_id=str(order.pk), reason=LATE_CAPTURE_REASON))
+def _refund_late_capture(order: Order, event: Event) -> Event:
+    return RefundRequested(order_id=str(order.pk), reason=LATE_CAPTURE_REASON)
 
 
 def _event_reason(event: StockRejected | PaymentDeclined | ReservationRevoked | PaymentRefundFailed) -> str:
     return event.reason
 
 
-def saga_stock_reserved(*, event: StockReserved, handler: str) -> Order | None:
-    """Move a pending order on to payment."""
-    return saga_event_apply(
-        event=event,
+def saga_stock_reserved(*, events: Sequence[StockReserved], handler: str) -> list[Order]:
+    """Move pending orders on to payment."""
+    return saga_events_apply(
+        events=events,
         handler=handler,
         steps={
             Status.PENDING: Step(to_status=Status.AWAITING_PAYMENT, follow_up=_request_payment),
@@ -135,10 +162,10 @@ def saga_stock_reserved(*, event: StockReserved, handler: str) -> Order | None:
     )
 
 
-def saga_stock_rejected(*, event: StockRejected, handler: str) -> Order | None:
-    """Reject a pending order inventory could not reserve."""
-    return saga_event_apply(
-        event=event,
+def saga_stock_rejected(*, events: Sequence[StockRejected], handler: str) -> list[Order]:
+    """Reject pending orders inventory could not reserve."""
+    return saga_events_apply(
+        events=events,
         handler=handler,
         steps={
             Status.PENDING: Step(to_status=Status.REJECTED, reason=_event_reason),
@@ -146,11 +173,11 @@ def saga_stock_rejected(*, event: StockRejected, handler: str) -> Order | None:
     )
 
 
-def saga_payment_captured(*, event: PaymentCaptured, handler: str) -> Order | None:
-    """Confirm the paid order, or give the money back if the order was closed meanwhile."""
+def saga_payment_captured(*, events: Sequence[PaymentCaptured], handler: str) -> list[Order]:
+    """Confirm paid orders, or give the money back where the order was closed meanwhile."""
     late = Step(to_status=Status.REFUNDING, follow_up=_refund_late_capture, reason=lambda event: LATE_CAPTURE_REASON)
-    return saga_event_apply(
-        event=event,
+    return saga_events_apply(
+        events=events,
         handler=handler,
         steps={
             Status.AWAITING_PAYMENT: Step(to_status=Status.CONFIRMED, follow_up=_confirm),
@@ -164,30 +191,30 @@ def _refunded_in_full(order: Order, event: PaymentRefunded) -> bool:
     return Decimal(event.amount) == order.total
 
 
-def saga_payment_refunded(*, event: PaymentRefunded, handler: str) -> Order | None:
-    """Mark the order refunded once payments reports its whole total back."""
+def saga_payment_refunded(*, events: Sequence[PaymentRefunded], handler: str) -> list[Order]:
+    """Mark orders refunded whose whole total payments reports back."""
     refunded = Step(to_status=Status.REFUNDED, when=_refunded_in_full, reason=lambda event: "payment refunded")
-    return saga_event_apply(
-        event=event,
+    return saga_events_apply(
+        events=events,
         handler=handler,
         # From cancelled/rejected too: the refund of a late capture may overtake its capture event.
         steps={status: refunded for status in ALLOWED_TRANSITIONS if Status.REFUNDED in ALLOWED_TRANSITIONS[status]},
     )
 
 
-def saga_payment_refund_failed(*, event: PaymentRefundFailed, handler: str) -> Order | None:
-    """Hand a refund payments gave up on to staff."""
-    return saga_event_apply(
-        event=event,
+def saga_payment_refund_failed(*, events: Sequence[PaymentRefundFailed], handler: str) -> list[Order]:
+    """Hand refunds payments gave up on to staff."""
+    return saga_events_apply(
+        events=events,
         handler=handler,
         steps={Status.REFUNDING: Step(to_status=Status.REFUND_FAILED, reason=_event_reason)},
     )
 
 
-def saga_payment_declined(*, event: PaymentDeclined, handler: str) -> Order | None:
-    """Cancel an order whose payment was declined."""
-    return saga_event_apply(
-        event=event,
+def saga_payment_declined(*, events: Sequence[PaymentDeclined], handler: str) -> list[Order]:
+    """Cancel orders whose payment was declined."""
+    return saga_events_apply(
+        events=events,
         handler=handler,
         steps={
             Status.AWAITING_PAYMENT: Step(to_status=Status.CANCELLED, compensate=True, reason=_event_reason),
@@ -195,10 +222,10 @@ def saga_payment_declined(*, event: PaymentDeclined, handler: str) -> Order | No
     )
 
 
-def saga_reservation_expired(*, event: ReservationExpired, handler: str) -> Order | None:
-    """Cancel an order whose payment did not arrive before its reservation expired."""
-    return saga_event_apply(
-        event=event,
+def saga_reservation_expired(*, events: Sequence[ReservationExpired], handler: str) -> list[Order]:
+    """Cancel orders whose payment did not arrive before their reservation expired."""
+    return saga_events_apply(
+        events=events,
         handler=handler,
         steps={
             Status.AWAITING_PAYMENT: Step(
@@ -208,11 +235,11 @@ def saga_reservation_expired(*, event: ReservationExpired, handler: str) -> Orde
     )
 
 
-def saga_reservation_revoked(*, event: ReservationRevoked, handler: str) -> Order | None:
-    """Cancel (or refund, if paid) an order inventory can no longer honour."""
+def saga_reservation_revoked(*, events: Sequence[ReservationRevoked], handler: str) -> list[Order]:
+    """Cancel (or refund, if paid) orders inventory can no longer honour."""
     cancel = Step(to_status=Status.CANCELLED, compensate=True, reason=_event_reason)
-    return saga_event_apply(
-        event=event,
+    return saga_events_apply(
+        events=events,
         handler=handler,
         steps={
             Status.PENDING: cancel,
@@ -222,8 +249,8 @@ def saga_reservation_revoked(*, event: ReservationRevoked, handler: str) -> Orde
     )
 
 
-def saga_event_dead_lettered(*, event: EventDeadLettered, handler: str) -> Order | None:
-    """Compensate an in-flight order whose saga step failed for good; a refund's goes to staff."""
+def saga_event_dead_lettered(*, events: Sequence[EventDeadLettered], handler: str) -> list[Order]:
+    """Compensate in-flight orders whose saga step failed for good; a refund's goes to staff."""
     cancel = Step(
         to_status=Status.CANCELLED, compensate=True, reason=lambda event: f"saga step failed: {event.handler}"
     )
@@ -231,8 +258,8 @@ def saga_event_dead_lettered(*, event: EventDeadLettered, handler: str) -> Order
     refund_failed = Step(
         to_status=Status.REFUND_FAILED, reason=lambda event: f"refund step failed: {event.handler}: {event.error}"
     )
-    return saga_event_apply(
-        event=event,
+    return saga_events_apply(
+        events=events,
         handler=handler,
         steps={
             Status.PENDING: cancel,
@@ -242,18 +269,8 @@ def saga_event_dead_lettered(*, event: EventDeadLettered, handler: str) -> Order
     )
 
 
-def saga_event_note(*, event: Event, handler: str) -> Order | None:
-    """Record an event that does not move the order (stock committed, payment refunded ...)."""
-    with joins_delivery_transaction():
-        order = _order_locked(event)
-        if order is None:
-            return None
-        _record_event(order, event, handler, _event_detail(event))
-    return order
-
-
-def _record_event(order: Order, event: Event, handler: str, detail: str) -> None:
-    timeline_record(
+def _record_event(changes: OrderChanges, order: Order, event: Event, handler: str, detail: str) -> None:
+    changes.record(
         order=order,
         kind=OrderEvent.Kind.EVENT,
         name=event.type_name(),

@@ -1,11 +1,14 @@
 """The order state machine and the timeline: every move goes through `order_transition`."""
 
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
-from shop.bus import publish
+from shop.bus import publish_many
 from shop.events import Event, OrderCancelled
 
 from ..models import Order, OrderEvent
@@ -64,60 +67,117 @@ def can_transition(order: Order, to_status: str) -> bool:
     return to_status in ALLOWED_TRANSITIONS[order.status]
 
 
+# The fields a transition writes, by `order_transition` or in bulk for a batch of events.
+TRANSITION_FIELDS = ["status", "status_reason", "status_changed_at", "redrive_count", "updated_at"]
+
+
+@dataclass
+class OrderChanges:
+    """Gather what a run of saga steps writes, then write it in one statement per table.
+
+    Timeline rows are created in the order they were gathered, with times that never go
+    back, so a timeline read by (`at`, `id`) keeps the order of the steps.
+    """
+
+    entries: list[OrderEvent] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    moved: dict[uuid.UUID, Order] = field(default_factory=dict)
+    _last_at: datetime | None = field(default=None, repr=False)
+
+    def record(
+        self, *, order: Order, kind: str, name: str, event_id: str | None = None, handler: str = "", detail: str = ""
+    ) -> OrderEvent:
+        """Append an entry to the order's timeline."""
+        return self._entry(order=order, kind=kind, name=name, event_id=event_id, handler=handler, detail=detail)
+
+    def transition(self, *, order: Order, to_status: str, reason: str = "", now: datetime | None = None) -> None:
+        """Move the order to the status and record it. Caller holds the row lock."""
+        if not can_transition(order, to_status):
+            raise ValueError(f"order {order.pk}: {order.status} → {to_status} is not allowed")
+        now = self._tick(now)
+        from_status = order.status
+        order.status = to_status
+        order.status_reason = reason
+        order.status_changed_at = now
+        order.redrive_count = 0  # a new step gets a fresh re-drive budget
+        order.updated_at = now  # a bulk update does not fill auto_now fields
+        self.moved[order.pk] = order
+        self._entry(
+            order=order,
+            kind=OrderEvent.Kind.TRANSITION,
+            name=f"{from_status} → {to_status}",
+            from_status=from_status,
+            to_status=to_status,
+            detail=reason,
+            at=now,
+        )
+
+    def cancel_and_compensate(self, *, order: Order, to_status: str, reason: str) -> None:
+        """Close the order and tell inventory and payments to undo their part. Caller holds the lock."""
+        previous_status = order.status
+        self.transition(order=order, to_status=to_status, reason=reason)
+        self.publish(
+            order=order,
+            event=OrderCancelled(order_id=str(order.pk), reason=reason, previous_status=previous_status),
+        )
+
+    def publish(self, *, order: Order, event: Event, detail: str = "published") -> OrderEvent:
+        """Publish the event at the flush and record it on the order's timeline."""
+        self.events.append(event)
+        return self._entry(
+            order=order, kind=OrderEvent.Kind.EVENT, name=event.type_name(), event_id=event.event_id, detail=detail
+        )
+
+    def flush(self) -> None:
+        """Write the moved orders, the timeline rows and the outbox rows, in the caller's transaction."""
+        if self.moved:
+            Order.objects.bulk_update(list(self.moved.values()), TRANSITION_FIELDS)
+        if self.entries:
+            OrderEvent.objects.bulk_create(self.entries)
+        publish_many(self.events)
+        self.entries, self.events, self.moved = [], [], {}
+
+    def _entry(self, *, order: Order, at: datetime | None = None, **fields: Any) -> OrderEvent:
+        entry = OrderEvent(order=order, at=at or self._tick(), **fields)
+        self.entries.append(entry)
+        return entry
+
+    def _tick(self, now: datetime | None = None) -> datetime:
+        """Return the time of the next entry: now, but never before the entry gathered last."""
+        now = now or timezone.now()
+        if self._last_at is not None and now < self._last_at:
+            now = self._last_at
+        self._last_at = now
+        return now
+
+
 def order_transition(*, order: Order, to_status: str, reason: str = "", now: datetime | None = None) -> None:
     """Move the order to the status and record it. Caller holds the row lock."""
-    if not can_transition(order, to_status):
-        raise ValueError(f"order {order.pk}: {order.status} → {to_status} is not allowed")
-    now = now or timezone.now()
-    from_status = order.status
-    order.status = to_status
-    order.status_reason = reason
-    order.status_changed_at = now
-    order.redrive_count = 0  # a new step gets a fresh re-drive budget
-    order.save(update_fields=["status", "status_reason", "status_changed_at", "redrive_count", "updated_at"])
-    OrderEvent.objects.create(
-        order=order,
-        kind=OrderEvent.Kind.TRANSITION,
-        name=f"{from_status} → {to_status}",
-        from_status=from_status,
-        to_status=to_status,
-        detail=reason,
-        at=now,
-    )
+    changes = OrderChanges()
+    changes.transition(order=order, to_status=to_status, reason=reason, now=now)
+    changes.flush()
 
 
 def order_cancel_and_compensate(*, order: Order, to_status: str, reason: str) -> None:
     """Close the order and tell inventory and payments to undo their part. Caller holds the lock."""
-    previous_status = order.status
-    order_transition(order=order, to_status=to_status, reason=reason)
-    event_publish_and_record(
-        order=order,
-        event=OrderCancelled(
-            order_id=str(order.pk),
-            reason=reason,
-            previous_status=previous_status,
-        ),
-    )
+    changes = OrderChanges()
+    changes.cancel_and_compensate(order=order, to_status=to_status, reason=reason)
+    changes.flush()
 
 
 def event_publish_and_record(*, order: Order, event: Event, detail: str = "published") -> OrderEvent:
     """Publish the event in the caller's transaction and record it on the timeline."""
-    publish(event)
-    return timeline_record(
-        order=order, kind=OrderEvent.Kind.EVENT, name=event.type_name(), event_id=event.event_id, detail=detail
-    )
+    changes = OrderChanges()
+    entry = changes.publish(order=order, event=event, detail=detail)
+    changes.flush()
+    return entry
 
 
 def timeline_record(
     *, order: Order, kind: str, name: str, event_id: str | None = None, handler: str = "", detail: str = ""
 ) -> OrderEvent:
     """Append an entry to the order's timeline."""
-    return OrderEvent.objects.create(
-        order=order,
-        kind=kind,
-        name=name,
-        event_id=event_id,
-        handler=handler,
-        detail=detail,
-        at=timezone.now(),
-    )
+    changes = OrderChanges()
+    entry = changes.record(order=order, kind=kind, name=name, event_id=event_id, handler=handler, detail=detail)
+    changes.flush()
+    return entry
