@@ -152,9 +152,11 @@ class SimulatedGateway:
         if self.latency_seconds > 0:
             time.sleep(self.latency_seconds)  # the network round trip, outside any transaction
         with transaction.atomic():
-            operation, _ = Operation.objects.select_for_update().get_or_create(
-                idempotency_key=key, defaults={"kind": kind, "amount": amount, "token": token}
+            # Insert unless the key is known, then lock the row: no savepoint for the race on the key.
+            Operation.objects.bulk_create(
+                [Operation(idempotency_key=key, kind=kind, amount=amount, token=token)], ignore_conflicts=True
             )
+            operation = Operation.objects.select_for_update().get(idempotency_key=key)
             operation.attempts += 1
             decision = _Decision() if operation.outcome else decide(operation)
             if decision.outcome:
