@@ -1,21 +1,21 @@
-"""Event handlers of this context: each hands the event to one service."""
+"""Event handlers of this context: each hands its batch of events to one service."""
 
 from shop.bus import subscribe
 from shop.events import OrderCancelled, OrderConfirmed, OrderPlaced, signals
 
-from .services import reservation_cancel, reservation_commit, reservation_create
+from .services import reservations_cancel, reservations_commit, reservations_create
 
 
-@subscribe(signals.order_placed)
-def on_order_placed(event: OrderPlaced) -> None:
-    reservation_create(order_id=event.order_id, lines=event.lines)
+@subscribe(signals.order_placed, batch=True)
+def on_order_placed(events: list[OrderPlaced]) -> None:
+    reservations_create(orders=[(event.order_id, event.lines) for event in events])
 
 
-@subscribe(signals.order_confirmed)
-def on_order_confirmed(event: OrderConfirmed) -> None:
-    reservation_commit(order_id=event.order_id)
+@subscribe(signals.order_confirmed, batch=True)
+def on_order_confirmed(events: list[OrderConfirmed]) -> None:
+    reservations_commit(order_ids=[event.order_id for event in events])
 
 
-@subscribe(signals.order_cancelled)
-def on_order_cancelled(event: OrderCancelled) -> None:
-    reservation_cancel(order_id=event.order_id, reason=event.reason)
+@subscribe(signals.order_cancelled, batch=True)
+def on_order_cancelled(events: list[OrderCancelled]) -> None:
+    reservations_cancel(cancellations=[(event.order_id, event.reason) for event in events])
