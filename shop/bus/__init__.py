@@ -10,9 +10,9 @@ The event bus: publish = write to the outbox; subscribe = a handler, delivered i
     def on_order_placed(event: OrderPlaced) -> None:    # runs once per event, in a worker
         reservation_create(order_id=event.order_id, lines=event.lines)
 
-    @subscribe(signals.order_placed, batch=True)         # or: a batch of events at once,
+    @subscribe(signals.order_placed, batch=True)            # or: many events at once,
     def on_order_placed(events: list[OrderPlaced]) -> None:  # in one transaction
-        reservations_create(orders=events)
+        reservations_create(orders=[(event.order_id, event.lines) for event in events])
 """
 
 from shop.models import Delivery  # the inbox row, as the bus's reads return it
