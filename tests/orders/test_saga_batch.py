@@ -3,7 +3,9 @@
 import itertools
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection, transaction
@@ -65,7 +67,7 @@ def dead_letter(order):
 
 # Every batch handler, with the statuses of the orders of a batch: where the event moves the
 # order and where it is late (recorded as ignored), so a batch mixes both.
-CASES = {
+CASES: dict[str, tuple[Callable[[list], Any], list[str], Callable[[Order], Any]]] = {
     "stock_reserved": (handlers.on_stock_reserved, [S.PENDING, S.AWAITING_PAYMENT, S.PENDING], reserved),
     "stock_rejected": (
         handlers.on_stock_rejected,
