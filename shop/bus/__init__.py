@@ -19,7 +19,7 @@ from shop.models import Delivery  # the inbox row, as the bus's reads return it
 
 from .delivery import joins_delivery_transaction
 from .inbox import deliveries_by_event, missing_handlers, not_fully_handled
-from .publishing import publish, publish_many
+from .publishing import outbox_rows, outbox_rows_written, publish, publish_many
 from .registry import handler_name, subscribe
 from .relay import broker_is_behind
 
@@ -27,6 +27,8 @@ __all__ = [
     "Delivery",
     "publish",
     "publish_many",
+    "outbox_rows",
+    "outbox_rows_written",
     "subscribe",
     "broker_is_behind",
     "deliveries_by_event",

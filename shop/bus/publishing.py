@@ -43,8 +43,18 @@ def _write_outbox(sender: type[Event], event: Event, **kwargs: object) -> None:
 
 
 def _outbox_write(events: list[Event]) -> None:
+    rows = outbox_rows(events)
+    OutboxEvent.objects.bulk_create(rows)
+    outbox_rows_written(rows)
+
+
+def outbox_rows(events: Sequence[Event]) -> list[OutboxEvent]:
+    """Return the events' outbox rows, unsaved, for a caller that inserts them in a statement of its own.
+
+    Once they are written, the caller hands them to `outbox_rows_written`.
+    """
     now = timezone.now()
-    rows = OutboxEvent.objects.bulk_create(
+    return [
         OutboxEvent(
             id=event.event_id,
             event_type=event.type_name(),
@@ -54,9 +64,13 @@ def _outbox_write(events: list[Event]) -> None:
             sent_at=now,  # optimistic; reset if the broker refuses
         )
         for event in events
-    )
-    # Enqueue only once the rows are committed: a worker must never see an event
-    # whose transaction could still roll back (a savepoint rolled back drops this too).
+    ]
+
+
+def outbox_rows_written(rows: list[OutboxEvent]) -> None:
+    """Send the rows just inserted once the caller's transaction commits (at once outside one)."""
+    # Only once committed: a worker must never see an event whose transaction could still
+    # roll back (a savepoint rolled back drops this callback too).
     transaction.on_commit(lambda: _send_committed(rows))
 
 
