@@ -27,6 +27,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -63,6 +64,18 @@ class GatewayResult:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class ChargeRequest:
+    idempotency_key: str
+    amount: Decimal
+    currency: str
+    token: str
+
+
+# A charge's answer, or why there is none (GatewayTimeout, GatewayError).
+ChargeAnswer = GatewayResult | GatewayTimeout | GatewayError
+
+
 class PaymentGateway(Protocol):
     def charge(self, *, idempotency_key: str, amount: Decimal, currency: str, token: str) -> GatewayResult: ...
 
@@ -70,6 +83,37 @@ class PaymentGateway(Protocol):
 
     def void(self, *, idempotency_key: str) -> GatewayResult:
         """Cancel the charge of this key; a charge already captured is answered with `captured`."""
+
+
+def charge_all(gateway: PaymentGateway, requests: list[ChargeRequest]) -> list[ChargeAnswer]:
+    """Send the charges at once and return their answers in order: one gateway round trip, not N.
+
+    A gateway that can take many charges in one call offers `charge_many`; any other is
+    called concurrently, one thread per charge, so N charges wait as long as one.
+    """
+    many = getattr(gateway, "charge_many", None)
+    if many is not None:
+        answers: list[ChargeAnswer] = many(requests)
+        return answers
+    if len(requests) == 1:
+        return [_charge_answer(gateway, requests[0])]
+    with ThreadPoolExecutor(max_workers=min(len(requests), MAX_CONCURRENT_CHARGES)) as pool:
+        return list(pool.map(lambda request: _charge_answer(gateway, request), requests))
+
+
+MAX_CONCURRENT_CHARGES = 64
+
+
+def _charge_answer(gateway: PaymentGateway, request: ChargeRequest) -> ChargeAnswer:
+    try:
+        return gateway.charge(
+            idempotency_key=request.idempotency_key,
+            amount=request.amount,
+            currency=request.currency,
+            token=request.token,
+        )
+    except (GatewayTimeout, GatewayError) as error:
+        return error
 
 
 def get_gateway() -> PaymentGateway:
@@ -82,7 +126,7 @@ def get_gateway() -> PaymentGateway:
 class _Decision:
     outcome: GatewayOutcome | None = None  # None records no result
     message: str = ""
-    error: type[Exception] | None = None  # raised after the operation row is committed
+    error: type[GatewayTimeout] | type[GatewayError] | None = None  # raised once the operation is committed
 
 
 _CHARGE_DECISIONS = {
@@ -116,7 +160,7 @@ class SimulatedGateway:
             Operation.Kind.CHARGE,
             amount=amount,
             token=token,
-            decide=lambda operation: self._decide_charge(token),
+            decide=self._charge_decider(token),
         )
 
     def refund(self, *, idempotency_key: str, charge_reference: str, amount: Decimal) -> GatewayResult:
@@ -133,6 +177,30 @@ class SimulatedGateway:
         return self._call(
             idempotency_key, Operation.Kind.VOID, decide=lambda operation: _Decision(GatewayOutcome.VOIDED)
         )
+
+    def charge_many(self, requests: list[ChargeRequest]) -> list[ChargeAnswer]:
+        """Charge each request as `charge` would, in one round trip and one transaction."""
+        if self.latency_seconds > 0:
+            time.sleep(self.latency_seconds)  # the calls travel together: one round trip
+        keys = [request.idempotency_key for request in requests]
+        with transaction.atomic():
+            Operation.objects.bulk_create(
+                [
+                    Operation(
+                        idempotency_key=r.idempotency_key, kind=Operation.Kind.CHARGE, amount=r.amount, token=r.token
+                    )
+                    for r in requests
+                ],
+                ignore_conflicts=True,
+            )
+            locked = Operation.objects.select_for_update().filter(idempotency_key__in=keys).order_by("idempotency_key")
+            operations = {operation.idempotency_key: operation for operation in locked}
+            decisions = [self._apply(operations[r.idempotency_key], self._charge_decider(r.token)) for r in requests]
+            Operation.objects.bulk_update(list(operations.values()), ["attempts", "outcome", "message", "reference"])
+        return [_answer(operations[key], decision) for key, decision in zip(keys, decisions, strict=True)]
+
+    def _charge_decider(self, token: str) -> Callable[[Operation], _Decision]:
+        return lambda operation: self._decide_charge(token)
 
     def _decide_charge(self, token: str) -> _Decision:
         decision = _CHARGE_DECISIONS.get(token, _Decision(GatewayOutcome.DECLINED, "invalid_token"))
@@ -157,16 +225,32 @@ class SimulatedGateway:
                 [Operation(idempotency_key=key, kind=kind, amount=amount, token=token)], ignore_conflicts=True
             )
             operation = Operation.objects.select_for_update().get(idempotency_key=key)
-            operation.attempts += 1
-            decision = _Decision() if operation.outcome else decide(operation)
-            if decision.outcome:
-                operation.outcome, operation.message = decision.outcome, decision.message
-                operation.reference = _REFERENCE_PREFIX[decision.outcome] + uuid.uuid4().hex[:24]
+            decision = self._apply(operation, decide)
             operation.save()
-        # Raised only now, so the attempt (and a capture whose response is "lost") stays recorded.
-        if decision.error is not None:
-            raise decision.error(f"simulated {decision.error.__name__} on {key} (attempt {operation.attempts})")
-        return GatewayResult(GatewayOutcome(operation.outcome), operation.reference, operation.message)
+        answer = _answer(operation, decision)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    @staticmethod
+    def _apply(operation: Operation, decide: Callable[[Operation], _Decision]) -> _Decision:
+        """Count the call on the locked operation and decide it, unless it already has a result."""
+        operation.attempts += 1
+        decision = _Decision() if operation.outcome else decide(operation)
+        if decision.outcome:
+            operation.outcome, operation.message = decision.outcome, decision.message
+            operation.reference = _REFERENCE_PREFIX[decision.outcome] + uuid.uuid4().hex[:24]
+        return decision
+
+
+def _answer(operation: Operation, decision: _Decision) -> ChargeAnswer:
+    # An error only once the operation is committed: the attempt (and a capture whose
+    # response is "lost") stays recorded.
+    if decision.error is not None:
+        return decision.error(
+            f"simulated {decision.error.__name__} on {operation.idempotency_key} (attempt {operation.attempts})"
+        )
+    return GatewayResult(GatewayOutcome(operation.outcome), operation.reference, operation.message)
 
 
 def _decide_refund(operation: Operation, charge_reference: str, amount: Decimal) -> _Decision:

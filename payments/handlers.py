@@ -6,22 +6,28 @@ from typing import cast
 from shop.bus import subscribe
 from shop.events import OrderCancelled, PaymentRequested, RefundRequested, signals
 
-from .services import payment_cancel, payment_refund_request, payment_request
+from .charging import ChargeWanted, payments_request
+from .services import payment_cancel, payment_refund_request
 
 # Each of these events belongs to an order's saga, so its order_id (None only on catalogue
 # events) is set: the casts below only tell the type checker so.
 
 
-# On the gateway queue: the charge is attempted in this same task right after the
-# payment is recorded, instead of in a second task.
-@subscribe(signals.payment_requested, queue="gateway")
-def on_payment_requested(event: PaymentRequested) -> None:
-    payment_request(
-        order_id=cast(str, event.order_id),
-        customer_id=event.customer_id,
-        amount=Decimal(event.amount),
-        currency=event.currency,
-        payment_token=event.payment_token,
+# On the gateway queue, in batches: the batch's payments are recorded in one transaction
+# and, right after commit, charged in one gateway round in this same task.
+@subscribe(signals.payment_requested, queue="gateway", batch=True)
+def on_payment_requested(events: list[PaymentRequested]) -> None:
+    payments_request(
+        wanted=[
+            ChargeWanted(
+                order_id=cast(str, event.order_id),
+                customer_id=event.customer_id,
+                amount=Decimal(event.amount),
+                currency=event.currency,
+                payment_token=event.payment_token,
+            )
+            for event in events
+        ],
         settle_inline=True,
     )
 

@@ -2,10 +2,12 @@
 Services of the payments context.
 
 Handlers only record intent (a pending payment, a cancel or refund request) and, on
-commit, enqueue `payment_settle_task`. That task runs `payment_settle`, the one place
-that calls the gateway — always outside a transaction, since a gateway call is slow
-I/O and an open write transaction on SQLite blocks every other writer. Results are
-recorded in short transactions under the payment's row lock, only ever moving forward.
+commit, have it settled: new charges in one gateway round for their batch
+(payments/charging.py), everything else — voids, refunds, retries — by
+`payment_settle_task`, which runs `payment_settle`. The gateway is always called outside
+a transaction, since a gateway call is slow I/O and an open write transaction on SQLite
+blocks every other writer. Results are recorded in short transactions under the
+payment's row lock, only ever moving forward.
 """
 
 import logging
@@ -13,62 +15,34 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
-from celery import current_app
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from shop.bus import joins_delivery_transaction, publish
-from shop.events import PaymentCaptured, PaymentDeclined, PaymentRefunded, PaymentRefundFailed, PaymentVoided
+from shop.bus import publish
+from shop.events import PaymentRefunded, PaymentRefundFailed, PaymentVoided
 from shop.faults import crash_point
 from shop.log_context import log_context
 
 from . import selectors
+from .charging import (
+    CHARGE_OUTCOMES,
+    SETTLE_TASK,
+    charge_results_record,
+    payment_request,
+    payments_request,
+    release_db_connection,
+    settle_task_enqueue,
+)
 from .gateway import GatewayError, GatewayOutcome, GatewayResult, GatewayTimeout, PaymentGateway, get_gateway
 from .models import Payment
 
+__all__ = ["SETTLE_TASK", "payment_request", "payments_request"]  # the charge path lives in charging.py
+
 logger = logging.getLogger(__name__)
 Status = Payment.Status
-# Enqueued by name, so this module never imports tasks (tasks import it); the name
-# also routes it to the `gateway` queue (CELERY_TASK_ROUTES).
-SETTLE_TASK = "payments.tasks.payment_settle_task"
-
-
-def payment_request(
-    *,
-    order_id: uuid.UUID | str,
-    customer_id: int,
-    amount: Decimal,
-    currency: str,
-    payment_token: str,
-    settle_inline: bool = False,
-) -> Payment:
-    """Record the charge of an order once, and have it settled; replay a known result."""
-    with joins_delivery_transaction():
-        # Insert unless the order has a payment (or a cancel's tombstone) already, then lock
-        # whichever row is there: two statements, and no savepoint for a race on order_id.
-        Payment.objects.bulk_create(
-            [
-                Payment(
-                    order_id=order_id,
-                    customer_id=customer_id,
-                    amount=amount,
-                    currency=currency,
-                    payment_token=payment_token,
-                    idempotency_key=f"charge:{order_id}",
-                )
-            ],
-            ignore_conflicts=True,
-        )
-        payment = Payment.objects.select_for_update().get(order_id=order_id)
-        if payment.status == Status.PENDING:  # new, or a re-drive of a lost settle
-            _settle_on_commit(payment.pk, inline=settle_inline)
-        elif payment.status == Status.CAPTURED:
-            publish(_captured_event(payment))
-        elif payment.status == Status.DECLINED:
-            publish(PaymentDeclined(order_id=str(payment.order_id), reason=payment.decline_reason))
-        # voided (a cancel came first: tombstone) or refunded: nothing more to do
-        return payment
+# Tests replace it here to keep settles from reaching the broker.
+_settle_task_enqueue = settle_task_enqueue
 
 
 def payment_cancel(*, order_id: uuid.UUID | str) -> Payment:
@@ -131,7 +105,7 @@ def payment_settle(*, payment_id: uuid.UUID | str) -> Payment:
     """
     gateway = get_gateway()
     payment = Payment.objects.get(pk=payment_id)
-    _release_db_connection()
+    release_db_connection()
     with log_context(order_id=payment.order_id):
         try:
             if payment.status == Status.PENDING:
@@ -145,17 +119,6 @@ def payment_settle(*, payment_id: uuid.UUID | str) -> Payment:
     return payment
 
 
-def _release_db_connection() -> None:
-    """Give the DB connection back before a slow gateway call (to the pool, if any).
-
-    A gateway worker runs hundreds of threads; holding a PostgreSQL connection
-    per thread through a 2 s call would exhaust max_connections. Inside a
-    transaction (a caller's, or a test's) there is nothing to give back.
-    """
-    if not connection.in_atomic_block:
-        connection.close()
-
-
 def _charge(payment: Payment, gateway: PaymentGateway) -> Payment:
     result = gateway.charge(
         idempotency_key=payment.idempotency_key,
@@ -165,6 +128,12 @@ def _charge(payment: Payment, gateway: PaymentGateway) -> Payment:
     )
     crash_point("payments.after_gateway_capture")  # fault tests: money taken, nothing recorded yet
     return _record_charge_result(payment_id=payment.pk, result=result)
+
+
+def _record_charge_result(*, payment_id: uuid.UUID, result: GatewayResult) -> Payment:
+    if result.outcome not in CHARGE_OUTCOMES:
+        raise GatewayError(f"unexpected gateway outcome {result.outcome!r} for {payment_id}")
+    return charge_results_record(results={payment_id: result})[payment_id]
 
 
 def _void(payment: Payment, gateway: PaymentGateway) -> Payment:
@@ -226,33 +195,6 @@ def _record_refund_failure(*, payment_id: uuid.UUID, error: Exception) -> Paymen
         return payment
 
 
-def _record_charge_result(*, payment_id: uuid.UUID, result: GatewayResult) -> Payment:
-    """Move a pending payment to the gateway's outcome and announce it, once."""
-    with transaction.atomic():
-        payment = Payment.objects.select_for_update().get(pk=payment_id)
-        if payment.status != Status.PENDING:  # another settle recorded it first
-            return payment
-        payment.gateway_reference = result.reference
-        if result.outcome == GatewayOutcome.CAPTURED:
-            payment.status = Status.CAPTURED
-            # Late capture on a cancelled order: keep the record true, then give it back.
-            if payment.cancel_requested:
-                payment.refund_requested = True
-                payment.refund_idempotency_key = f"refund:{payment.order_id}"
-            publish(_captured_event(payment))
-        elif result.outcome == GatewayOutcome.DECLINED:
-            payment.status = Status.DECLINED
-            payment.decline_reason = result.message
-            publish(PaymentDeclined(order_id=str(payment.order_id), reason=result.message))
-        elif result.outcome == GatewayOutcome.VOIDED:
-            payment.status = Status.VOIDED
-            publish(PaymentVoided(order_id=str(payment.order_id)))
-        else:
-            raise GatewayError(f"unexpected gateway outcome {result.outcome!r} for {payment_id}")
-        payment.save()
-        return payment
-
-
 def _request_refund(payment: Payment) -> None:
     """Mark a captured payment for refund and have it settled. Caller holds the row lock.
 
@@ -276,34 +218,10 @@ def _refunded_event(payment: Payment) -> PaymentRefunded:
     return PaymentRefunded(order_id=str(payment.order_id), amount=str(payment.refunded_amount))
 
 
-def _captured_event(payment: Payment) -> PaymentCaptured:
-    return PaymentCaptured(
-        order_id=str(payment.order_id),
-        payment_id=str(payment.pk),
-        amount=str(payment.amount),
-        currency=payment.currency,
-    )
+def _settle_on_commit(payment_id: uuid.UUID) -> None:
+    """Enqueue the settle task once the caller's transaction has committed.
 
-
-def _settle_on_commit(payment_id: uuid.UUID, *, inline: bool = False) -> None:
-    """Settle the payment once the caller's transaction has committed.
-
-    `inline` settles in this process (the caller already runs on the gateway
-    queue, so this saves a task per order); otherwise a task is enqueued. Either
-    way a failure falls back to the retrying task, and payments_resume re-drives
+    A failure falls back to the task's own retries, and payments_resume re-drives
     whatever a lost message leaves pending.
     """
-    action = _settle_here_or_retry_later if inline else _settle_task_enqueue
-    transaction.on_commit(lambda: action(payment_id), robust=True)
-
-
-def _settle_task_enqueue(payment_id: uuid.UUID, countdown: float = 0) -> None:
-    current_app.send_task(SETTLE_TASK, args=[str(payment_id)], countdown=countdown)
-
-
-def _settle_here_or_retry_later(payment_id: uuid.UUID) -> None:
-    try:
-        payment_settle(payment_id=payment_id)
-    except (GatewayTimeout, GatewayError) as error:
-        logger.info("settling %s failed (%s); the settle task retries it", payment_id, error)
-        _settle_task_enqueue(payment_id, countdown=1)
+    transaction.on_commit(lambda: _settle_task_enqueue(payment_id), robust=True)

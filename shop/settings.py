@@ -204,10 +204,9 @@ OUTBOX_RELAY_INTERVAL_SECONDS = env_int("OUTBOX_RELAY_INTERVAL_SECONDS", 5)
 BUS_BACKLOG_THRESHOLD = env_int("BUS_BACKLOG_THRESHOLD", 50)
 # A task delivers the message it was given together with up to BUS_BATCH_SIZE − 1 more
 # already waiting in its queue, one transaction per handler (1: one message per task).
-# Gateway handlers wait on the gateway after commit: their parallelism is the thread pool,
-# so they are not batched (a batch would wait for its calls one after another).
+# The gateway queue's batches are charged in one gateway round (payments/charging.py).
 BUS_BATCH_SIZE = env_int("BUS_BATCH_SIZE", 100)
-BUS_BATCH_SIZES = {"events": BUS_BATCH_SIZE, "gateway": 1}
+BUS_BATCH_SIZES = {"events": BUS_BATCH_SIZE, "gateway": BUS_BATCH_SIZE}
 
 # --- Shop ---------------------------------------------------------------------------
 SHOP_CURRENCY = os.environ.get("SHOP_CURRENCY", "USD")
