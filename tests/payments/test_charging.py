@@ -36,6 +36,11 @@ def retried(monkeypatch) -> list:
     return sent
 
 
+def order_of(event) -> str:
+    assert event.order_id is not None
+    return event.order_id
+
+
 def deliver(events, django_capture_on_commit_callbacks):
     for event in events:
         publish(event)
@@ -68,13 +73,13 @@ def test_each_charge_of_a_batch_gets_its_own_outcome_and_the_unanswered_one_is_r
     )
     deliver([visa, declined, timeout], django_capture_on_commit_callbacks)
     status = {str(p.order_id): p for p in Payment.objects.all()}
-    assert status[visa.order_id].status == Status.CAPTURED
-    assert (status[declined.order_id].status, status[declined.order_id].decline_reason) == (
+    assert status[order_of(visa)].status == Status.CAPTURED
+    assert (status[order_of(declined)].status, status[order_of(declined)].decline_reason) == (
         Status.DECLINED,
         "card_declined",
     )
-    assert status[timeout.order_id].status == Status.PENDING  # a timeout is never a decline
-    assert retried == [status[timeout.order_id].pk]
+    assert status[order_of(timeout)].status == Status.PENDING  # a timeout is never a decline
+    assert retried == [status[order_of(timeout)].pk]
     assert announced("payment_captured", [visa]) == 1 and announced("payment_declined", [declined]) == 1
     assert announced("payment_", [timeout]) == 0
 
@@ -88,14 +93,14 @@ def test_a_redelivered_request_charges_nothing_again_and_repeats_the_known_resul
     deliver([again, payment_requested()], django_capture_on_commit_callbacks)
     assert SimulatedGatewayOperation.objects.get(idempotency_key=f"charge:{first.order_id}").attempts == 1
     assert announced("payment_captured", [first]) == 2  # said again for the re-drive
-    assert Payment.objects.filter(order_id=first.order_id).count() == 1
+    assert Payment.objects.filter(order_id=order_of(first)).count() == 1
 
 
 def test_a_cancel_that_came_first_leaves_a_tombstone_no_charge(django_capture_on_commit_callbacks, retried):
     event = payment_requested()
-    payment_cancel(order_id=event.order_id)
+    payment_cancel(order_id=order_of(event))
     deliver([event], django_capture_on_commit_callbacks)
-    assert Payment.objects.get(order_id=event.order_id).status == Status.VOIDED
+    assert Payment.objects.get(order_id=order_of(event)).status == Status.VOIDED
     assert not SimulatedGatewayOperation.objects.filter(idempotency_key=f"charge:{event.order_id}").exists()
 
 
@@ -121,6 +126,12 @@ class OneAtATime:
             raise GatewayTimeout("no answer")
         return GatewayResult(GatewayOutcome.CAPTURED, f"ch_{idempotency_key}")
 
+    def refund(self, *, idempotency_key, charge_reference, amount):
+        raise NotImplementedError
+
+    def void(self, *, idempotency_key):
+        raise NotImplementedError
+
 
 def test_a_gateway_without_a_batch_call_is_called_once_per_charge_and_answers_in_order():
     gateway = OneAtATime()
@@ -130,7 +141,9 @@ def test_a_gateway_without_a_batch_call_is_called_once_per_charge_and_answers_in
     answers = charge_all(gateway, requests)
     assert sorted(gateway.calls) == sorted(r.idempotency_key for r in requests)
     assert isinstance(answers[3], GatewayTimeout)
-    assert [a.reference for i, a in enumerate(answers) if i != 3] == [f"ch_charge:{n}" for n in range(8) if n != 3]
+    assert [a.reference for a in answers if isinstance(a, GatewayResult)] == [
+        f"ch_charge:{n}" for n in range(8) if n != 3
+    ]
 
 
 def test_the_simulators_batch_call_answers_as_its_single_call_does():
@@ -145,6 +158,7 @@ def test_the_simulators_batch_call_answers_as_its_single_call_does():
         "declined",
     ]
     again = gateway.charge_many(requests)  # the same keys: the recorded results, the lost capture included
-    assert [a.outcome for a in again] == ["captured", "declined", "captured", "declined"]
-    assert again[0].reference == first[0].reference
+    results = [a for a in again if isinstance(a, GatewayResult)]
+    assert [a.outcome for a in results] == ["captured", "declined", "captured", "declined"]
+    assert results[0].reference == getattr(first[0], "reference", None)
     assert SimulatedGatewayOperation.objects.get(idempotency_key="charge:tok_timeoutAfterCapture").attempts == 2
