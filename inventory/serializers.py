@@ -2,13 +2,13 @@
 
 from rest_framework import serializers
 
-from shop.api import StrictCharField
+from shop.api import FieldsOnceModelSerializer, StrictCharField
 
 from .models import Product
 from .services.products import MAX_STOCK
 
 
-class ProductSerializer(serializers.ModelSerializer):
+class ProductSerializer(FieldsOnceModelSerializer):
     available = serializers.IntegerField(read_only=True)
 
     class Meta:

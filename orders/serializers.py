@@ -3,7 +3,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from shop.api import StrictCharField
+from shop.api import FieldsOnceModelSerializer, StrictCharField
 
 from .models import Order, OrderEvent, OrderLine
 from .services.placement import MAX_TOKEN_LENGTH
@@ -30,19 +30,19 @@ class OrderCreateSerializer(serializers.Serializer):
         return lines
 
 
-class OrderLineSerializer(serializers.ModelSerializer):
+class OrderLineSerializer(FieldsOnceModelSerializer):
     class Meta:
         model = OrderLine
         fields = ["product_id", "sku", "name", "unit_price", "quantity", "line_total"]
 
 
-class TimelineEntrySerializer(serializers.ModelSerializer):
+class TimelineEntrySerializer(FieldsOnceModelSerializer):
     class Meta:
         model = OrderEvent
         fields = ["kind", "name", "from_status", "to_status", "event_id", "handler", "detail", "at"]
 
 
-class OrderSerializer(serializers.ModelSerializer):
+class OrderSerializer(FieldsOnceModelSerializer):
     customer = serializers.CharField(source="customer.get_username", read_only=True)
     lines = OrderLineSerializer(source="line_list", many=True, read_only=True)
 
