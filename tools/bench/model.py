@@ -64,7 +64,7 @@ SWEEP_GIVE_UP = 0.7  # the sweep stops rising once achieved < this × offered
 NAIVE_SHOP_RATE = 19.0  # orders/s of a naive FastAPI + Redis shop, measured elsewhere (it oversells)
 # events_c / prefetch: the events worker's prefork children and CELERY_WORKER_PREFETCH_MULTIPLIER
 MEMORY_ROUND = 1000  # S5 places its orders in rounds of this many, each drained before the next
-GATEWAY_THREADS = 250  # gateway calls wait on I/O; the threads share a small DB pool
+GATEWAY_THREADS = 8  # each thread charges a whole batch in one gateway round: threads × batch = charges in flight
 
 
 @dataclass
