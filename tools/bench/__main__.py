@@ -37,13 +37,20 @@ def main() -> int:
         action="store_true",
         help="write docs/ again from the last run's var/bench/results.pickle; run nothing",
     )
+    parser.add_argument(
+        "--before",
+        default="",
+        metavar="RESULTS=LABEL",
+        help="with --render: add the sweep of an earlier run (its results.pickle, e.g. of an older commit) "
+        "to the chart and the sweep table as mode LABEL",
+    )
     args = parser.parse_args()
     os.environ.update(stack.ENV)
     if args.render:
         _django_setup()
         from .run import render_saved
 
-        render_saved()
+        render_saved(before=args.before)
         return 0
 
     signal.signal(signal.SIGTERM, _terminate)  # `timeout`/kill: still tear the stack down

@@ -335,7 +335,7 @@ def extra_tables(results) -> list[tuple[str, list[str], list[list[str]]]]:
                         _f(p.tasks_per_order),
                         _f(p.deliveries_per_order),
                     ]
-                    for p in sorted(points, key=lambda p: (not p.mode.startswith("batch 1"), p.offered))
+                    for p in sorted(points, key=lambda p: (_mode_rank(p.mode), p.offered))
                 ],
             )
         )
@@ -343,6 +343,11 @@ def extra_tables(results) -> list[tuple[str, list[str], list[list[str]]]]:
     if profiles:
         tables.append(_batch_profile_table(profiles))
     return tables
+
+
+def _mode_rank(mode: str) -> int:
+    """Order of the sweep table's modes: an earlier run first, then batch 1, then batched."""
+    return 0 if mode.startswith("before") else 1 if mode.startswith("batch 1") else 2
 
 
 def _batch_profile_table(profiles) -> tuple[str, list[str], list[list[str]]]:
@@ -374,7 +379,7 @@ def write_docs(results, *, quick: bool, facts: dict) -> None:
     chart(results)
 
 
-MODE_COLOURS = {"batch 1": "tab:orange", "batched": "tab:blue"}
+MODE_COLOURS = {"batch 1": "tab:orange", "batched": "tab:blue", "before": "tab:grey"}
 PERCENTILE_STYLES = (("p50", "-"), ("p95", "--"), ("p99", ":"))
 
 
@@ -394,7 +399,8 @@ def chart(results) -> None:
     highest = max(p.offered for p in points)
     for mode in modes:
         curve = sorted((p for p in points if p.mode == mode), key=lambda p: p.offered)
-        colour = MODE_COLOURS["batch 1" if mode.startswith("batch 1") else "batched"]
+        colour = MODE_COLOURS.get(mode.split(" ")[0], MODE_COLOURS["batched"])
+        colour = MODE_COLOURS["batch 1"] if mode.startswith("batch 1") else colour
         offered = [p.offered for p in curve]
         throughput.plot(offered, [p.achieved for p in curve], "o-", color=colour, label=mode)
         for name, style in PERCENTILE_STYLES:
@@ -419,6 +425,7 @@ def chart(results) -> None:
     latency.set_title("saga latency against offered load")
     latency.legend(fontsize=7, ncol=2, loc="upper left")
     fig.suptitle("make bench: one message per task (batch 1) vs batched, same run, 2 shared cores")
+    # An earlier run's curve (--render --before) was measured in another run: its own baselines.
     fig.tight_layout()
     CHART.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(CHART, dpi=100)

@@ -1,6 +1,7 @@
 """The scenarios. Everything goes over HTTP; results are read through the app registry."""
 
 import contextlib
+import dataclasses
 import os
 import pickle
 import platform
@@ -10,6 +11,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psutil
 from django.apps import apps
@@ -357,12 +359,23 @@ def render(results: Results, facts: dict, quick: bool, *, console: Console, writ
         console.print("wrote docs/benchmarks.md and docs/bench/saga.png")
 
 
-def render_saved() -> None:
-    """Write the docs again from the last run's saved results."""
+def render_saved(*, before: str = "") -> None:
+    """Write the docs again from the last run's saved results (and an earlier run's sweep, if given)."""
     if not RESULTS_FILE.exists():
         raise SystemExit(f"no saved results at {RESULTS_FILE}: run `make bench` first")
     saved = pickle.loads(RESULTS_FILE.read_bytes())  # noqa: S301 (our own file, written above)
-    render(saved["results"], saved["facts"], saved["quick"], console=wide_console(), write=True)
+    results = saved["results"]
+    if before:
+        path, _, label = before.partition("=")
+        results.sweep.extend(earlier_sweep(Path(path), label or "earlier run"))
+    render(results, saved["facts"], saved["quick"], console=wide_console(), write=True)
+
+
+def earlier_sweep(path: Path, label: str) -> list:
+    """The lone-order and sweep points of an earlier run's one-message-per-task mode, relabelled."""
+    earlier = pickle.loads(path.read_bytes())["results"]  # noqa: S301 (a results file this bench wrote)
+    points = [*getattr(earlier, "lone", []), *getattr(earlier, "sweep", [])]
+    return [dataclasses.replace(point, mode=label) for point in points if point.mode.startswith("batch 1")]
 
 
 def wide_console() -> Console:
