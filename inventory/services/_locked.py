@@ -10,11 +10,14 @@ statement per table, whatever the batch size.
 
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.db.models.expressions import Combinable
 from django.utils import timezone
+
+from shop.bus import publish_many
+from shop.events import Event
 
 from ..models import Product, Reservation, ReservationLine, StockMovement
 
@@ -38,6 +41,20 @@ def reservations_save(*, reservations: Collection[Reservation]) -> None:
         groups[(reservation.status, reservation.reason)].append(reservation.pk)
     for (status, reason), reservation_ids in groups.items():
         Reservation.objects.filter(pk__in=reservation_ids).update(status=status, reason=reason, updated_at=now)
+
+
+def reservations_step(*, steps: Iterable[tuple[Reservation, Callable[[], Event | None]]], stock: "LockedStock") -> None:
+    """Take each step on its reservation, in order; write those changed, the stock, and what was announced."""
+    events: list[Event] = []
+    changed: dict[uuid.UUID, Reservation] = {}
+    for reservation, step in steps:
+        event = step()
+        if event is not None:  # every outcome announced is a change of the reservation
+            events.append(event)
+            changed[reservation.pk] = reservation
+    reservations_save(reservations=changed.values())
+    stock.apply()
+    publish_many(events)
 
 
 def lines_by_reservation(*, reservations: Iterable[Reservation]) -> dict[uuid.UUID, list[ReservationLine]]:

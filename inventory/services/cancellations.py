@@ -2,16 +2,17 @@
 
 import uuid
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from shop.bus import joins_delivery_transaction, publish_many
+from shop.bus import joins_delivery_transaction
 from shop.events import Event, ReservationReleased, StockRestocked
 
 from ..models import Reservation, ReservationLine
 from ._common import parse_uuid
-from ._locked import LockedStock, lines_by_reservation, reservations_lock, reservations_save, stock_lock
+from ._locked import LockedStock, lines_by_reservation, reservations_lock, reservations_step, stock_lock
 
 Status = Reservation.Status
 
@@ -47,17 +48,13 @@ def _cancel_batch(wanted: list[tuple[uuid.UUID, str]]) -> list[Reservation]:
     held = [r for r in reservations.values() if r.status in (Status.ACTIVE, Status.COMMITTED)]
     lines = lines_by_reservation(reservations=held)
     stock = stock_lock(product_ids={line.product_id for of_one in lines.values() for line in of_one})
-    events: list[Event] = []
-    changed: dict[uuid.UUID, Reservation] = {}
-    for order_id, reason in wanted:
-        reservation = reservations[order_id]
-        event = _cancel_one(reservation, lines[reservation.pk], stock, reason=reason)
-        if event is not None:  # every outcome announced is a change of the reservation
-            events.append(event)
-            changed[reservation.pk] = reservation
-    reservations_save(reservations=changed.values())
-    stock.apply()
-    publish_many(events)
+    reservations_step(
+        steps=[
+            (reservation, partial(_cancel_one, reservation, lines[reservation.pk], stock, reason=reason))
+            for reservation, reason in ((reservations[order_id], reason) for order_id, reason in wanted)
+        ],
+        stock=stock,
+    )
     return [reservations[order_id] for order_id, _ in wanted]
 
 

@@ -1,17 +1,17 @@
 """Confirmed orders: their reservations become sales (see reservations.py for the batch and lock rules)."""
 
 import logging
-import uuid
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
-from shop.bus import joins_delivery_transaction, publish_many
+from shop.bus import joins_delivery_transaction
 from shop.errors import NotFound
 from shop.events import Event, ReservationRevoked, StockCommitted
 
 from ..models import Reservation, ReservationLine
 from ._common import parse_uuid
-from ._locked import LockedStock, lines_by_reservation, reservations_lock, reservations_save, stock_lock
+from ._locked import LockedStock, lines_by_reservation, reservations_lock, reservations_step, stock_lock
 
 logger = logging.getLogger(__name__)
 Status = Reservation.Status
@@ -35,17 +35,11 @@ def reservations_commit(*, order_ids: Sequence[Any]) -> list[Reservation]:
             raise NotFound(f"No reservation for order {missing}.")
         lines = lines_by_reservation(reservations=[r for r in reservations.values() if r.status in _SELLABLE])
         stock = stock_lock(product_ids={line.product_id for held in lines.values() for line in held})
-        events: list[Event] = []
-        changed: dict[uuid.UUID, Reservation] = {}
-        for order_id in wanted:
-            reservation = reservations[order_id]
-            event = _commit_one(reservation, lines[reservation.pk], stock)
-            if event is not None:  # every outcome announced is a change of the reservation
-                events.append(event)
-                changed[reservation.pk] = reservation
-        reservations_save(reservations=changed.values())
-        stock.apply()
-        publish_many(events)
+        selling = [reservations[order_id] for order_id in wanted]
+        reservations_step(
+            steps=[(r, partial(_commit_one, r, lines[r.pk], stock)) for r in selling],
+            stock=stock,
+        )
     return [reservations[order_id] for order_id in wanted]
 
 
