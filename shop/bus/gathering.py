@@ -77,8 +77,8 @@ def _deliver_group(handler_name: str, group: list[Pending]) -> list[Outcome]:
     for pending, outcome in zip(group, outcomes, strict=True):
         if outcome.retry_in is not None:
             _send_again(pending, countdown=outcome.retry_in)
-        if pending.taken is not None:
-            pending.taken.ack()  # type: ignore[no-untyped-call]  # only now: its effect is committed and its follow-ups sent
+        if pending.taken is not None:  # only now: its effect is committed and its follow-ups sent
+            pending.taken.ack()  # type: ignore[no-untyped-call]
     return outcomes
 
 
