@@ -88,10 +88,10 @@ screenshots: $(VENV)/.installed-test browser
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python -m tools.ensure_redis
 	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
-## test-sqlite: the no-oversell races and the refund guarantees on SQLite, whatever DATABASE_URL says
+## test-sqlite: the no-oversell races, the refund guarantees and retention on SQLite, whatever DATABASE_URL says
 test-sqlite: install
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python -m tools.ensure_redis
-	env -u DATABASE_URL $(BIN)/pytest -m "race or refund" $(PYTEST_ARGS)
+	env -u DATABASE_URL $(BIN)/pytest -m "race or refund or retention" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -17,7 +17,8 @@ class OutboxEvent(models.Model):
     # Last time the event was handed to the broker; NULL when that failed.
     sent_at = models.DateTimeField(null=True, blank=True)
     send_count = models.PositiveIntegerField(default=1)
-    # Set by the relay once every subscribed handler is done (or dead-lettered).
+    # Set by the relay once every subscribed handler is done (or dead-lettered); the
+    # retention window (shop/bus/retention.py) counts from it.
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -37,6 +38,8 @@ class Delivery(models.Model):
         PENDING = "pending", "Pending"
         DONE = "done", "Done"
         DEAD = "dead", "Dead letter"
+        # A dead letter staff looked at and chose not to replay: finished, and prunable.
+        DISMISSED = "dismissed", "Dismissed"
 
     event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="deliveries")
     handler = models.CharField(max_length=200)

@@ -207,6 +207,13 @@ BUS_BACKLOG_THRESHOLD = env_int("BUS_BACKLOG_THRESHOLD", 50)
 # The gateway queue's batches are charged in one gateway round (payments/charging.py).
 BUS_BATCH_SIZE = env_int("BUS_BATCH_SIZE", 100)
 BUS_BATCH_SIZES = {"events": BUS_BATCH_SIZE, "gateway": BUS_BATCH_SIZE}
+# Completed outbox rows and their inbox rows are pruned this long after completion
+# (`manage.py prune_bus`, daily from beat); dead letters stay until staff act on them.
+BUS_RETENTION_DAYS = env_int("BUS_RETENTION_DAYS", 30)
+# No window shorter than this is accepted, and deliveries check events older than this
+# against the outbox, so a message naming a pruned event is dropped, never applied.
+BUS_RETENTION_FLOOR_SECONDS = env_int("BUS_RETENTION_FLOOR_SECONDS", 3600)
+BUS_PRUNE_INTERVAL_SECONDS = env_int("BUS_PRUNE_INTERVAL_SECONDS", 24 * 3600)
 
 # --- Shop ---------------------------------------------------------------------------
 SHOP_CURRENCY = os.environ.get("SHOP_CURRENCY", "USD")
@@ -347,6 +354,7 @@ PERIODIC_TASKS = {
     "reservations-expire": ("inventory.tasks.reservations_expire_task", RESERVATION_EXPIRY_INTERVAL_SECONDS),
     "saga-watchdog": ("orders.tasks.saga_watchdog_task", SAGA_WATCHDOG_INTERVAL_SECONDS),
     "payments-resume": ("payments.tasks.payments_resume_task", PAYMENT_RESUME_AFTER_SECONDS),
+    "bus-prune": ("shop.bus.tasks.bus_prune", BUS_PRUNE_INTERVAL_SECONDS),
 }
 CELERY_BEAT_SCHEDULE = {
     name: {"task": task, "schedule": interval, "options": {"expires": interval}}

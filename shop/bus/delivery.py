@@ -17,6 +17,9 @@ together (shop/bus/gathering.py). For each batch:
 3. If that transaction fails, it is rolled back and each event runs again on its own,
    so the one that fails is retried (and parked at the cap) alone while the others of
    its batch complete at once.
+
+Before step 1, events old enough to have been pruned are checked against the outbox: a
+message naming a pruned event is dropped (shop/bus/retention.py).
 """
 
 import logging
@@ -37,6 +40,7 @@ from shop.models import Delivery, OutboxEvent
 
 from .publishing import publish, send_event, sends_gathered
 from .registry import Handler, handler_named
+from .retention import pruned_events_dropped
 
 logger = logging.getLogger(__name__)
 
@@ -88,11 +92,13 @@ def deliver_batch(*, handler_name: str, messages: list[tuple[str, dict[str, Any]
     for event_type, payload in messages:
         unique.setdefault(_event_key(payload), (event_type, payload))
     with log_context(handler=handler_name), sends_gathered():
+        for event_id in pruned_events_dropped(payload for _, payload in unique.values()):
+            del unique[event_id]  # finished by every handler long ago (shop/bus/retention.py)
         claimed = deliveries_begin(event_ids=list(unique), handler_name=handler_name)
         # In the order the messages came: the handler sees an order's events as they were sent.
         batch = [_Claimed(claimed[event_id], *unique[event_id]) for event_id in unique if event_id in claimed]
         outcomes = _apply_isolating_failures(handler, batch)
-    # Events finished (or parked) before, and repeats within the batch, are done.
+    # Events finished (or parked, or pruned) before, and repeats within the batch, are done.
     return [outcomes.get(_event_key(payload), Outcome(done=True)) for _, payload in messages]
 
 
@@ -235,6 +241,22 @@ def _park(delivery: Delivery, reason: str) -> None:
                 error=reason[:500],
             )
         )
+
+
+def dead_letter_dismiss(*, delivery_id: int, by: str) -> bool:
+    """Close a dead letter staff chose not to replay; its rows become prunable after the window."""
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+        if delivery.status != Delivery.Status.DEAD:
+            return False
+        now = timezone.now()
+        delivery.status = Delivery.Status.DISMISSED
+        delivery.last_error = f"dismissed by {by} at {now.isoformat(timespec='seconds')}\n\n{delivery.last_error}"
+        delivery.save(update_fields=["status", "last_error"])
+        # The window counts from now: a dismissed letter stays readable for as long as any row.
+        OutboxEvent.objects.filter(pk=delivery.event_id, completed_at__isnull=False).update(completed_at=now)
+    logger.info("dead letter %s (%s) dismissed by %s", delivery_id, delivery.handler, by)
+    return True
 
 
 def dead_letter_replay(*, delivery_id: int) -> bool:

@@ -3,7 +3,7 @@ Reads of the inbox: which handlers took an event, which are still missing.
 
 The one place that answers "is this outbox row fully handled?" — the relay, the I5
 invariant, the console and the tests all ask here, so the rule (every subscribed
-handler has a done or dead delivery) is written once.
+handler has a done, dead or dismissed delivery) is written once.
 """
 
 import uuid
@@ -16,7 +16,7 @@ from shop.models import Delivery, OutboxEvent
 
 from .registry import all_handlers, handlers_for
 
-FINISHED = (Delivery.Status.DONE, Delivery.Status.DEAD)
+FINISHED = (Delivery.Status.DONE, Delivery.Status.DEAD, Delivery.Status.DISMISSED)
 
 
 def missing_handlers(rows: Iterable[OutboxEvent]) -> dict[uuid.UUID, list[str]]:

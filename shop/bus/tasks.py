@@ -1,4 +1,4 @@
-"""Celery tasks of the bus: thin wrappers around the batch delivery and outbox_relay."""
+"""Celery tasks of the bus: thin wrappers around the batch delivery, outbox_relay and prune_bus."""
 
 from typing import Any
 
@@ -7,6 +7,13 @@ from django.conf import settings
 
 from .gathering import Pending, deliver_with_waiting
 from .relay import outbox_relay
+from .retention import prune_bus
+
+
+def _prune_time_budget() -> float:
+    # A run stops after this long and sends itself again, so no task nears the time limit and
+    # a large first prune after an upgrade goes on, run after run, until done.
+    return min(60, settings.CELERY_TASK_SOFT_TIME_LIMIT / 2)
 
 
 # celery ships no type information: its decorators leave the tasks untyped.
@@ -22,3 +29,11 @@ def deliver_event(self: Task, event_type: str, payload: dict[str, Any], handler_
 def outbox_relay_task() -> dict[str, int]:
     report = outbox_relay()
     return {"completed": report.completed, "resent": report.resent}
+
+
+@shared_task(bind=True, name="shop.bus.tasks.bus_prune")  # type: ignore[untyped-decorator]
+def bus_prune(self: Task) -> dict[str, int | bool]:
+    report = prune_bus(time_budget=_prune_time_budget())
+    if not report.finished:
+        self.apply_async(countdown=1)
+    return {"outbox_rows": report.outbox_rows, "deliveries": report.deliveries, "finished": report.finished}

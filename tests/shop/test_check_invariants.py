@@ -12,28 +12,15 @@ from inventory.services import product_create
 from orders.models import Order, OrderEvent
 from orders.services import order_place
 from payments.models import Payment, SimulatedGatewayOperation
-from payments.services import payment_settle
 from shop.invariants import check_invariants
 from shop.models import Delivery, OutboxEvent
 from tests.support.bus import deliver_in_process
 from tests.support.invariants import assert_invariants
+from tests.support.orders import run_order
 
 
 def results_by_name(**options) -> dict:
     return {result.name: result for result in check_invariants(quiet_seconds=0, outbox_seconds=0, **options)}
-
-
-def run_order(customer, product, *, quantity=1, token="tok_visa") -> Order:
-    """Place an order and run its saga in-process until it stops moving."""
-    order = order_place(
-        customer=customer, lines=[{"product_id": str(product.pk), "quantity": quantity}], payment_token=token
-    ).order
-    deliver_in_process()
-    for payment in Payment.objects.filter(order_id=order.pk, status="pending"):
-        payment_settle(payment_id=payment.pk)
-        deliver_in_process()
-    order.refresh_from_db()
-    return order
 
 
 @pytest.fixture

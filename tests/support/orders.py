@@ -1,6 +1,10 @@
-"""Orders through the API while a real worker runs the saga: place one, wait for its status or the catalogue."""
+"""Orders for tests: through the API while a real worker runs the saga, or run in-process."""
 
 from orders.models import CatalogueItem, Order
+from orders.services import order_place
+from payments.models import Payment
+from payments.services import payment_settle
+from tests.support.bus import deliver_in_process
 from tests.support.waiting import wait_for
 
 
@@ -30,3 +34,16 @@ def catalogue_knows(product_id) -> CatalogueItem:
     return wait_for(
         lambda: CatalogueItem.objects.filter(product_id=product_id).first(), message="the catalogue projection"
     )
+
+
+def run_order(customer, product, *, quantity=1, token="tok_visa") -> Order:
+    """Place an order and run its saga in-process (no worker) until it stops moving."""
+    order = order_place(
+        customer=customer, lines=[{"product_id": str(product.pk), "quantity": quantity}], payment_token=token
+    ).order
+    deliver_in_process()
+    for payment in Payment.objects.filter(order_id=order.pk, status="pending"):
+        payment_settle(payment_id=payment.pk)
+        deliver_in_process()
+    order.refresh_from_db()
+    return order
