@@ -18,6 +18,7 @@ from shop.bus.delivery import dead_letter_dismiss, dead_letter_replay, deliver_b
 from shop.bus.registry import handlers_for
 from shop.bus.relay import outbox_relay
 from shop.bus.retention import WindowTooShort, prune_bus
+from shop.bus.tasks import bus_prune
 from shop.invariants import check_invariants
 from shop.models import Delivery, OutboxEvent
 from tests.support.bus import deliver_in_process
@@ -230,3 +231,18 @@ def test_i5_reads_the_retention_window_and_says_so(old_finished_order, customer,
     young_event = OrderEvent.objects.filter(order_id=young.pk).exclude(handler="").earliest("pk").event_id
     old_event = OrderEvent.objects.filter(order_id=old_finished_order.pk).exclude(handler="").earliest("pk").event_id
     assert str(young_event) in problems and str(old_event) not in problems
+
+
+def test_beat_prunes_daily_and_a_run_out_of_time_sends_itself_again(old_finished_order, settings, monkeypatch):
+    entry = settings.CELERY_BEAT_SCHEDULE["bus-prune"]
+    assert (entry["task"], entry["schedule"]) == ("shop.bus.tasks.bus_prune", 24 * 3600)
+    resent = []
+    monkeypatch.setattr(bus_prune, "apply_async", lambda **options: resent.append(options))
+    monkeypatch.setattr("shop.bus.tasks._prune_time_budget", lambda: 0)
+
+    assert bus_prune.apply().get() == {"outbox_rows": 0, "deliveries": 0, "finished": False}
+    assert resent == [{"countdown": 1}]  # out of time at once: it goes on in a new run
+
+    monkeypatch.undo()
+    assert bus_prune.apply().get()["finished"]
+    assert not OutboxEvent.objects.filter(order_id=old_finished_order.pk).exists()
