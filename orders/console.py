@@ -1,5 +1,6 @@
 """The staff console's order pages: list, detail with the live saga timeline, and staff actions."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -60,6 +61,7 @@ def _saga_context(order: Order, action_form: OrderActionForm | None = None) -> d
         "actions": order_actions(order),
         "action_form": action_form,
         "live_url": reverse("orders_console:live", args=[order.pk]),
+        "retention_days": settings.BUS_RETENTION_DAYS,
     }
 
 

@@ -9,7 +9,7 @@ from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
-from shop.bus import Delivery, deliveries_by_event
+from shop.bus import Delivery, deliveries_by_event, retention_window
 
 from .models import Order, OrderEvent
 from .services.state import ALLOWED_TRANSITIONS
@@ -81,6 +81,7 @@ class TimelineStep:
     deliveries: list[Delivery]
     since_previous: timedelta | None
     since_placed: timedelta
+    deliveries_pruned: bool = False  # the event's bus rows are past the retention window and gone
 
 
 def order_saga_timeline(*, order: Order) -> list[TimelineStep]:
@@ -88,14 +89,17 @@ def order_saga_timeline(*, order: Order) -> list[TimelineStep]:
     entries = order_timeline(order_id=order.pk)
     event_ids = {entry.event_id for entry in entries if entry.event_id}
     deliveries = deliveries_by_event(event_ids)
+    pruned_before = timezone.now() - retention_window()
     steps, previous = [], None
     for entry in entries:
+        found = deliveries.get(entry.event_id, []) if entry.event_id else []
         steps.append(
             TimelineStep(
                 entry=entry,
-                deliveries=deliveries.get(entry.event_id, []) if entry.event_id else [],
+                deliveries=found,
                 since_previous=entry.at - previous if previous else None,
                 since_placed=entry.at - order.created_at,
+                deliveries_pruned=bool(entry.event_id) and not found and entry.at < pruned_before,
             )
         )
         previous = entry.at

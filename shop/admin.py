@@ -1,8 +1,8 @@
-"""Admin for the bus: the outbox, and deliveries with the dead letters and their replay."""
+"""Admin for the bus: the outbox, and deliveries with the dead letters, their replay and dismissal."""
 
 from django.contrib import admin, messages
 
-from .bus.delivery import dead_letter_replay
+from .bus.delivery import dead_letter_dismiss, dead_letter_replay
 from .models import Delivery, OutboxEvent
 
 
@@ -46,7 +46,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
     search_fields = ["=event__id", "=event__order_id", "handler"]
     list_select_related = ["event"]
     readonly_fields = ["event", "handler", "status", "attempts", "last_error", "payload", "started_at", "finished_at"]
-    actions = ["replay"]
+    actions = ["replay", "dismiss"]
 
     @admin.display(description="event type")
     def event_type(self, obj):
@@ -68,5 +68,14 @@ class DeliveryAdmin(ReadOnlyAdmin):
         if skipped:
             self.message_user(request, f"{skipped} selected deliveries were not dead letters.", messages.WARNING)
 
+    @admin.action(description="Dismiss the selected dead letters (close without replaying)")
+    def dismiss(self, request, queryset):
+        by = request.user.get_username()
+        dismissed = sum(dead_letter_dismiss(delivery_id=pk, by=by) for pk in queryset.values_list("pk", flat=True))
+        skipped = queryset.count() - dismissed
+        self.message_user(request, f"Dismissed {dismissed} dead letter(s).", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"{skipped} selected deliveries were not dead letters.", messages.WARNING)
+
     def has_change_permission(self, request, obj=None):
-        return request.user.is_staff  # the replay action needs it; fields stay read-only
+        return request.user.is_staff  # the replay and dismiss actions need it; fields stay read-only

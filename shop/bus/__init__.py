@@ -22,6 +22,7 @@ from .inbox import deliveries_by_event, missing_handlers, not_fully_handled
 from .publishing import outbox_rows, outbox_rows_written, publish, publish_many
 from .registry import handler_name, subscribe
 from .relay import broker_is_behind
+from .retention import retention_window
 
 __all__ = [
     "Delivery",
@@ -36,4 +37,5 @@ __all__ = [
     "not_fully_handled",
     "handler_name",
     "joins_delivery_transaction",
+    "retention_window",
 ]

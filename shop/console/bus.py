@@ -32,13 +32,17 @@ def bus_counts() -> dict:
 
 
 def dead_letters() -> dict:
-    """Return the newest dead letters with their event, for staff to read and replay."""
+    """Return the newest dead letters with their event, for staff to read, replay or dismiss."""
     letters = (
         Delivery.objects.filter(status=Delivery.Status.DEAD)
         .select_related("event")
         .order_by("-finished_at", "-pk")[:DEAD_LETTERS_SHOWN]
     )
-    return {"dead_letters": list(letters), "shown_at_most": DEAD_LETTERS_SHOWN}
+    return {
+        "dead_letters": list(letters),
+        "shown_at_most": DEAD_LETTERS_SHOWN,
+        "retention_days": settings.BUS_RETENTION_DAYS,
+    }
 
 
 def workers_ping() -> list[str]:

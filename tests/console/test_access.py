@@ -49,6 +49,7 @@ def test_customers_cannot_post_actions(customer_client, make_order, product):
         (reverse("orders_console:compensate", args=[order.pk]), {}),
         (reverse("stock_console:detail", args=[product.pk]), {"delta": "5", "reason": "count"}),
         (reverse("console:dead_letter_replay", args=[1]), {}),
+        (reverse("console:dead_letter_dismiss", args=[1]), {}),
     ]
     for url, data in posts:
         assert customer_client.post(url, data).status_code == 403, url
@@ -69,6 +70,7 @@ def test_unknown_ids_are_404_never_500(staff_client):
     assert staff_client.post(reverse("orders_console:action", args=[missing]), {"action": "ship"}).status_code == 404
     assert staff_client.post(reverse("orders_console:redrive", args=[missing])).status_code == 404
     assert staff_client.post(reverse("console:dead_letter_replay", args=[999999])).status_code == 404
+    assert staff_client.post(reverse("console:dead_letter_dismiss", args=[999999])).status_code == 404
 
 
 def test_actions_refuse_get(staff_client, make_order):
@@ -76,6 +78,7 @@ def test_actions_refuse_get(staff_client, make_order):
     for name in ("action", "redrive", "compensate"):
         assert staff_client.get(reverse(f"orders_console:{name}", args=[order.pk])).status_code == 405
     assert staff_client.get(reverse("console:dead_letter_replay", args=[1])).status_code == 405
+    assert staff_client.get(reverse("console:dead_letter_dismiss", args=[1])).status_code == 405
 
 
 def test_posts_without_a_csrf_token_are_refused(csrf_staff_client, make_order, product):

@@ -57,6 +57,25 @@ def test_detail_shows_lines_money_links_and_the_timeline_with_its_deliveries(sta
     assert "inventory.handlers" in page and "done, 1 attempt" in page  # order_placed's delivery to inventory
 
 
+def test_an_old_order_whose_deliveries_were_pruned_says_so_and_keeps_its_timeline(staff_client, customer, bus):
+    product = make_product(sku="OLD", on_hand=3, price="20.00")
+    bus.deliver()
+    old, fresh = (
+        order_place(customer=customer, lines=[{"product_id": str(product.pk), "quantity": 1}]).order for _ in range(2)
+    )
+    bus.deliver()
+    # 40 days on, prune_bus has deleted the old order's bus rows; its timeline stays.
+    OrderEvent.objects.filter(order=old).update(at=timezone.now() - timedelta(days=40))
+    Delivery.objects.filter(event__order_id=old.pk).delete()
+
+    old_page = staff_client.get(detail(old)).content.decode()
+    fresh_page = staff_client.get(detail(fresh)).content.decode()
+
+    assert "order_placed" in old_page and "stock_reserved" in old_page
+    assert "delivery details pruned after 30 days" in old_page and "done, 1 attempt" not in old_page
+    assert "delivery details pruned" not in fresh_page and "done, 1 attempt" in fresh_page
+
+
 def test_timeline_shows_retries_errors_and_durations(staff_client, make_order):
     order = make_order("pending")
     entry = OrderEvent.objects.filter(order=order, event_id__isnull=False).first()

@@ -97,6 +97,27 @@ def test_operations_shows_dead_letters_and_replays_one(staff_client, make_order)
     assert "not a dead letter" in response.content.decode()
 
 
+def test_a_dismissed_dead_letter_leaves_the_list_and_says_who_closed_it(staff_client, customer_client, make_order):
+    order = make_order("pending")
+    letter, other = dead_letters_seeded(2, order=order)
+    assert customer_client.post(reverse("console:dead_letter_dismiss", args=[letter.pk])).status_code == 403
+    page = staff_client.get(reverse("console:operations")).content.decode()
+    assert reverse("console:dead_letter_dismiss", args=[letter.pk]) in page
+    assert "pruned after 30 days" in page
+
+    response = staff_client.post(reverse("console:dead_letter_dismiss", args=[letter.pk]), follow=True)
+
+    page = response.content.decode()
+    assert "dismissed by staff" in page
+    assert reverse("console:dead_letter_dismiss", args=[letter.pk]) not in page  # gone from the list
+    assert reverse("console:dead_letter_dismiss", args=[other.pk]) in page
+    letter.refresh_from_db()
+    assert letter.status == Delivery.Status.DISMISSED and letter.last_error.startswith("dismissed by staff at ")
+    again = staff_client.post(reverse("console:dead_letter_dismiss", args=[letter.pk]), follow=True)
+    assert "not a dead letter" in again.content.decode()
+    assert Delivery.objects.get(pk=letter.pk).last_error == letter.last_error  # nothing changed twice
+
+
 def test_operations_reports_workers_and_queue_lengths(staff_client, monkeypatch):
     monkeypatch.setattr("shop.console.bus.workers_ping", lambda: ["w1@host"])
     monkeypatch.setattr("shop.console.bus.queue_lengths", lambda: {"events": 7, "gateway": 0})
