@@ -59,7 +59,10 @@ def main() -> int:
     _django_setup()
     from .run import Bench
 
-    sizes = {key: int(value) for key, value in (item.split("=", 1) for item in args.set)}
+    sizes = {
+        key: tuple(int(v) for v in value.split(",")) if "," in value else int(value)
+        for key, value in (item.split("=", 1) for item in args.set)
+    }
     only = {name for name in args.only.split(",") if name}
     bench = Bench(quick=args.quick, write_docs=not args.no_docs, only=only, sizes=sizes)
     try:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         tokens: list[str]
 
         # Bench's helpers (run.py)
+        def log(self, text: str) -> None: ...
         def status(self, text: str, done: int = 0, total: int = 1) -> None: ...
         def wait(
             self, predicate: Callable[[], Any], what: str, timeout: float = 300, interval: float = 0.25

@@ -28,6 +28,13 @@ QUICK = dict(
     lone_secs=10,
     profile_orders=50,
     batch=0,
+    retention_template=50,
+    retention_orders=(10_000, 100_000),
+    retention_rate=10,
+    retention_secs=120,
+    retention_window=20,
+    retention_prune_every=10,
+    retention_sample_every=5,
 )
 FULL = dict(
     noop=20000,
@@ -55,7 +62,16 @@ FULL = dict(
     lone_secs=30,
     profile_orders=50,
     batch=0,
+    retention_template=100,
+    retention_orders=(100_000, 1_000_000),
+    retention_rate=10,
+    retention_secs=600,
+    retention_window=60,
+    retention_prune_every=30,
+    retention_sample_every=15,
 )
+# retention_*: old orders bulk-loaded per check_invariants measurement (cloned from the template
+# orders), then the steady-load run: orders/s, seconds, the prune window and period, sampling.
 # wrk_secs: each wrk run (GET, POST). sweep_*: the offered-load sweep's rates (orders/s), seconds
 # per rate and highest rate; lone_secs: the 1 order/s run. profile_orders: the in-process batch
 # profile's orders (and its batch size). batch: BUS_BATCH_SIZE of the batched mode, 0 = the shop's default.
@@ -90,6 +106,8 @@ class Results:
     sweep: list["LoadPoint"] = field(default_factory=list)  # both modes, rising offered load
     lone: list["LoadPoint"] = field(default_factory=list)  # 1 order/s, one point per mode
     batch_profiles: list["BatchProfile"] = field(default_factory=list)  # batch 1 and batch N
+    retention_scale: list = field(default_factory=list)  # retention.ScalePoint per bulk-loaded size
+    retention_flat: object = None  # retention.FlatRun: row counts under load with pruning on
 
 
 @dataclass

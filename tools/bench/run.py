@@ -27,12 +27,13 @@ from .baselines import Baselines
 from .batches import BatchProfiles
 from .load import Request, percentile
 from .model import FULL, GATEWAY_THREADS, QUICK, Results
+from .retention import Retention
 from .scenarios import Scenarios
 from .sweep import Sweep
 from .webpath import WebPath
 
 
-class Bench(Baselines, BatchProfiles, WebPath, Sweep, Scenarios):
+class Bench(Baselines, BatchProfiles, WebPath, Sweep, Scenarios, Retention):
     def __init__(
         self, *, quick: bool, write_docs: bool, only: set[str] | frozenset[str] = frozenset(), sizes: dict | None = None
     ):
@@ -74,6 +75,7 @@ class Bench(Baselines, BatchProfiles, WebPath, Sweep, Scenarios):
             ("s5", self.s5_memory),
             ("s2", self.s2_latency),
             ("s6", self.s6_scale),
+            ("retention", self.retention),
         ]
         always = {"stack", "profile", "engine", "web"}  # every ratio needs its baselines
         steps = [(name, step) for name, step in steps if not self.only or name in always | self.only]
@@ -100,7 +102,13 @@ class Bench(Baselines, BatchProfiles, WebPath, Sweep, Scenarios):
         # Kept before anything is rendered: a failing report must not cost the run.
         # `python -m tools.bench --render` writes the docs again from this file.
         save_results(self.results, facts, self.quick)
-        render(self.results, facts, self.quick, console=self.console, write=self.write_docs)
+        # A retention-only run writes its own section and leaves the main figures alone.
+        main_figures = not self.only or bool(self.only - {"retention"})
+        render(self.results, facts, self.quick, console=self.console, write=self.write_docs and main_figures)
+        if self.write_docs and self.results.retention_scale:
+            from .retention_report import write_retention_docs
+
+            write_retention_docs(self.results, self.quick, command=" ".join(["python -m tools.bench", *sys.argv[1:]]))
 
     def teardown(self) -> None:
         self._sampling = False
