@@ -234,14 +234,14 @@ def clone_sql(cursor, table: str, where: str) -> str:
         if data_type == "uuid" and name != "product_id":
             values.append(f"md5(t.{name}::text || g::text)::uuid")
         elif data_type.startswith("timestamp"):
-            values.append(f"t.{name} - interval '31 days' - (g % 60) * interval '1 day'")
+            values.append(f"t.{name} - interval '31 days' - mod(g, 60) * interval '1 day'")
         elif name in KEYED:
             values.append(f"CASE WHEN t.{name} IS NULL OR t.{name} = '' THEN t.{name} ELSE t.{name} || '-c' || g END")
         else:
             values.append(f"t.{name}")
     if table == "shop_outboxevent":  # complete, as the relay leaves a finished row
         values[columns.index("completed_at")] = (
-            "COALESCE(t.completed_at, t.created_at) - interval '31 days' - (g % 60) * interval '1 day'"
+            "COALESCE(t.completed_at, t.created_at) - interval '31 days' - mod(g, 60) * interval '1 day'"
         )
     return (
         f"INSERT INTO {table} ({', '.join(columns)}) "
