@@ -52,12 +52,13 @@ def retention_markdown(results, quick: bool, command: str) -> str:
             f"{flat.prune_every_s} s with a {flat.window_s} s window (rows complete 30 s after they were sent, "
             f"when the relay finds them finished). Invariants after: {flat.invariants}.",
             "",
-            "| t s | orders placed | outbox rows | deliveries | without pruning (≈ orders × rows per order) |",
+            f"| t s | orders placed | outbox rows | deliveries | outbox rows without pruning "
+            f"(orders × {per_order[0]:.1f}) |",
             "|---:|---:|---:|---:|---:|",
         ]
         step = max(1, len(flat.samples) // 12)
         for t, orders, outbox, deliveries in [*flat.samples[::step], flat.samples[-1]]:
-            unpruned = orders * (per_order[0] + per_order[1])
+            unpruned = orders * per_order[0]
             out.append(f"| {t:.0f} | {orders:,} | {outbox:,} | {deliveries:,} | {unpruned:,.0f} |")
     out += ["", END]
     return "\n".join(out)
