@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from orders.models import Order, OrderEvent
 from orders.services import order_place
-from shop.models import Delivery
+from shop.bus.retention import prune_bus
+from shop.models import Delivery, OutboxEvent
 from tests.console.seed import orders_seeded
 from tests.inventory.factories import make_product
 
@@ -64,9 +65,13 @@ def test_an_old_order_whose_deliveries_were_pruned_says_so_and_keeps_its_timelin
         order_place(customer=customer, lines=[{"product_id": str(product.pk), "quantity": 1}]).order for _ in range(2)
     )
     bus.deliver()
-    # 40 days on, prune_bus has deleted the old order's bus rows; its timeline stays.
-    OrderEvent.objects.filter(order=old).update(at=timezone.now() - timedelta(days=40))
-    Delivery.objects.filter(event__order_id=old.pk).delete()
+    # The old order ran 40 days ago and its events were completed then; prune_bus deletes
+    # their bus rows and keeps its timeline.
+    long_ago = timezone.now() - timedelta(days=40)
+    OrderEvent.objects.filter(order=old).update(at=long_ago)
+    OutboxEvent.objects.filter(order_id=old.pk).update(created_at=long_ago, completed_at=long_ago)
+    assert prune_bus().outbox_rows > 0
+    assert not Delivery.objects.filter(event__order_id=old.pk).exists()
 
     old_page = staff_client.get(detail(old)).content.decode()
     fresh_page = staff_client.get(detail(fresh)).content.decode()
