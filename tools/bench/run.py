@@ -99,16 +99,13 @@ class Bench(Baselines, BatchProfiles, WebPath, Sweep, Scenarios, Retention):
         self.results.facts["elapsed"] = time.monotonic() - self.t_start
         self.results.memory = {"peak": dict(self.rss_peak), "peak_sum": dict(self.rss_peak_sum), **self.results.memory}
         facts = self.environment()
+        # A retention-only run writes its own section and leaves the main figures alone.
+        facts["retention_only"] = bool(self.only) and not self.only - {"retention"}
+        facts["retention_command"] = " ".join(["python -m tools.bench", *sys.argv[1:]])
         # Kept before anything is rendered: a failing report must not cost the run.
         # `python -m tools.bench --render` writes the docs again from this file.
         save_results(self.results, facts, self.quick)
-        # A retention-only run writes its own section and leaves the main figures alone.
-        main_figures = not self.only or bool(self.only - {"retention"})
-        render(self.results, facts, self.quick, console=self.console, write=self.write_docs and main_figures)
-        if self.write_docs and self.results.retention_scale:
-            from .retention_report import write_retention_docs
-
-            write_retention_docs(self.results, self.quick, command=" ".join(["python -m tools.bench", *sys.argv[1:]]))
+        render(self.results, facts, self.quick, console=self.console, write=self.write_docs)
 
     def teardown(self) -> None:
         self._sampling = False
@@ -360,11 +357,18 @@ def save_results(results: Results, facts: dict, quick: bool) -> None:
 def render(results: Results, facts: dict, quick: bool, *, console: Console, write: bool) -> None:
     """Print the run's table and, if asked, write docs/benchmarks.md and the chart."""
     from .report import print_table, write_docs
+    from .retention_report import has_retention, print_retention, write_retention_docs
 
     print_table(console, results, quick)
-    if write:
+    retention = has_retention(results)
+    if retention:
+        print_retention(console, results)
+    if write and not facts.get("retention_only"):
         write_docs(results, quick=quick, facts=facts)
         console.print("wrote docs/benchmarks.md and docs/bench/saga.png")
+    if write and retention:
+        write_retention_docs(results, quick, command=facts.get("retention_command", facts["command"]))
+        console.print("wrote the Retention section of docs/benchmarks.md")
 
 
 def render_saved(*, before: str = "") -> None:
