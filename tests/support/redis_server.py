@@ -3,6 +3,7 @@ A Redis server owned by one test (tools.launcher.RedisServer: its own port and d
 stoppable and restartable), and pointing the test process's Celery app at it.
 """
 
+import base64
 import json
 from typing import cast
 
@@ -24,6 +25,22 @@ class RedisServer(launcher.RedisServer):
             for raw in client.lrange(queue, 0, -1):
                 tags.add(json.loads(raw)["properties"]["delivery_tag"])
         return tags
+
+    def deliveries(self) -> set[tuple[str, str]]:
+        """(event id, handler) of every bus delivery message in Redis, queued or unacked."""
+        client = self.client()
+        found = [
+            json.loads(raw)[0]  # kombu keeps [message, exchange, routing key] per unacked tag
+            for raw in cast(list[bytes], client.hvals("unacked"))
+        ]
+        for queue in QUEUES:
+            found += [json.loads(raw) for raw in client.lrange(queue, 0, -1)]
+        pairs = set()
+        for message in found:
+            if message.get("headers", {}).get("task") == "shop.bus.tasks.deliver_event":
+                _, payload, handler = json.loads(base64.b64decode(message["body"]))[0]
+                pairs.add((payload["event_id"], handler))
+        return pairs
 
 
 def point_celery_at(url: str) -> None:
