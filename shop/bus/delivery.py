@@ -92,7 +92,7 @@ def deliver_batch(*, handler_name: str, messages: list[tuple[str, dict[str, Any]
     for event_type, payload in messages:
         unique.setdefault(_event_key(payload), (event_type, payload))
     with log_context(handler=handler_name), sends_gathered():
-        for event_id in pruned_events_dropped(payload for _, payload in unique.values()):
+        for event_id in pruned_events_dropped({key: payload for key, (_, payload) in unique.items()}):
             del unique[event_id]  # finished by every handler long ago (shop/bus/retention.py)
         claimed = deliveries_begin(event_ids=list(unique), handler_name=handler_name)
         # In the order the messages came: the handler sees an order's events as they were sent.

@@ -21,7 +21,6 @@ line; younger events skip the check, since no window shorter than the floor is a
 import logging
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -140,13 +139,14 @@ def _after(position: tuple[datetime, uuid.UUID] | None) -> Q:
     return Q(created_at__gte=created_at) & (Q(created_at__gt=created_at) | Q(pk__gt=pk))
 
 
-def pruned_events_dropped(payloads: Iterable[dict[str, Any]]) -> set[str]:
+def pruned_events_dropped(payloads: dict[str, dict[str, Any]]) -> set[str]:
     """Return the ids of events older than the retention floor whose outbox row is gone (pruned).
 
-    One query, and only when an event is that old: fresh events cannot have been pruned.
+    `payloads` maps event id to payload. One query, and only when an event is that old:
+    fresh events cannot have been pruned.
     """
     floor = timezone.now() - timedelta(seconds=settings.BUS_RETENTION_FLOOR_SECONDS)
-    old = {str(uuid.UUID(str(p["event_id"]))): p for p in payloads if _occurred_before(p, floor)}
+    old = {event_id: payload for event_id, payload in payloads.items() if _occurred_before(payload, floor)}
     if not old:
         return set()
     kept = {str(pk) for pk in OutboxEvent.objects.filter(pk__in=list(old)).values_list("pk", flat=True)}

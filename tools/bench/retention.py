@@ -220,6 +220,10 @@ class Retention(BenchHost):
         return run
 
 
+# Where a copy's times go: 31–90 days back, spread by copy number.
+MOVED_BACK = "- interval '31 days' - mod(g, 60) * interval '1 day'"
+
+
 def clone_sql(cursor, table: str, where: str) -> str:
     """INSERT … SELECT of the table's template rows for copies %s..%s, ids remapped, times moved back."""
     cursor.execute(
@@ -234,15 +238,13 @@ def clone_sql(cursor, table: str, where: str) -> str:
         if data_type == "uuid" and name != "product_id":
             values.append(f"md5(t.{name}::text || g::text)::uuid")
         elif data_type.startswith("timestamp"):
-            values.append(f"t.{name} - interval '31 days' - mod(g, 60) * interval '1 day'")
+            values.append(f"t.{name} {MOVED_BACK}")
         elif name in KEYED:
             values.append(f"CASE WHEN t.{name} IS NULL OR t.{name} = '' THEN t.{name} ELSE t.{name} || '-c' || g END")
         else:
             values.append(f"t.{name}")
     if table == "shop_outboxevent":  # complete, as the relay leaves a finished row
-        values[columns.index("completed_at")] = (
-            "COALESCE(t.completed_at, t.created_at) - interval '31 days' - mod(g, 60) * interval '1 day'"
-        )
+        values[columns.index("completed_at")] = f"COALESCE(t.completed_at, t.created_at) {MOVED_BACK}"
     return (
         f"INSERT INTO {table} ({', '.join(columns)}) "
         f"SELECT {', '.join(values)} FROM {table} t CROSS JOIN generate_series(%s, %s) g WHERE t.{where}"
