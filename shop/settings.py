@@ -10,6 +10,7 @@ Production sets SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL; `manage.py check
 """
 
 import os
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -58,7 +59,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "rest_framework.authtoken",  # TEMPORARY: removed once everything uses knox
+    "knox",  # revocable, expiring API tokens (shop/accounts/)
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -146,6 +148,12 @@ def neighbour_redis_db(url: str) -> int:
 CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL") or redis_url_with_db(REDIS_URL, neighbour_redis_db(REDIS_URL))
 if urlsplit(CACHE_REDIS_URL)[:3] == urlsplit(REDIS_URL)[:3]:
     raise RuntimeError("CACHE_REDIS_URL must not be the broker's Redis database (REDIS_URL)")
+# Baskets (orders/services/basket.py) are customer data, not cache: they live in the broker's
+# database by default (never FLUSHDB'd by cache.clear(), and the Redis a production stack
+# persists), under keys of their own, read through django-redis' connection of this alias.
+BASKET_REDIS_URL = os.environ.get("BASKET_REDIS_URL") or REDIS_URL
+if urlsplit(BASKET_REDIS_URL)[:3] == urlsplit(CACHE_REDIS_URL)[:3]:
+    raise RuntimeError("BASKET_REDIS_URL must not be the cache's Redis database (cache.clear() empties it)")
 # https://github.com/jazzband/django-redis#configure-as-cache-backend
 CACHES = {
     "default": {
@@ -154,7 +162,15 @@ CACHES = {
         # The cache only holds throttle counters and dashboards: Redis being down
         # must not turn into a 500 on a page that does not need it.
         "OPTIONS": {"IGNORE_EXCEPTIONS": True, "SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
-    }
+    },
+    # Never used as a cache (no cache.get/set/clear on it): only get_redis_connection("baskets").
+    # Errors are not ignored: a basket call without Redis answers 503.
+    "baskets": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": BASKET_REDIS_URL,
+        "KEY_PREFIX": "basket",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
+    },
 }
 
 # --- Celery: at-least-once delivery ----------------------------------------------------
@@ -234,12 +250,30 @@ PAYMENT_RESUME_AFTER_SECONDS = env_int("PAYMENT_RESUME_AFTER_SECONDS", 15)
 # Failed refund attempts after which payments gives up (payment_refund_failed) until asked again.
 PAYMENT_REFUND_MAX_ATTEMPTS = env_int("PAYMENT_REFUND_MAX_ATTEMPTS", 8)
 
+# --- Customers: accounts, baskets, live order status ------------------------------------
+# API tokens (django-rest-knox): stored hashed, several per user (one per device), revoked
+# by logout and by a password change, and expired after AUTH_TOKEN_TTL_HOURS.
+AUTH_TOKEN_TTL_HOURS = env_int("AUTH_TOKEN_TTL_HOURS", 24 * 7)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=AUTH_TOKEN_TTL_HOURS),
+    "AUTH_HEADER_PREFIX": "Token",  # the header API clients already send
+    "AUTO_REFRESH": False,  # a token's lifetime is fixed at login: logging in again renews it
+    "USER_SERIALIZER": None,
+}
+BASKET_TTL_SECONDS = env_int("BASKET_TTL_SECONDS", 30 * 24 * 3600)  # from the basket's last change
+BASKET_MAX_LINES = ORDER_MAX_LINES  # a basket checks out as one order
+# GET /api/orders/{id}/events/ (server-sent events): a comment line every heartbeat keeps
+# proxies from closing an idle stream; a stream ends after ORDER_STREAM_MAX_SECONDS (the
+# client reconnects with Last-Event-ID), so a forgotten tab does not hold a thread forever.
+ORDER_STREAM_HEARTBEAT_SECONDS = env_int("ORDER_STREAM_HEARTBEAT_SECONDS", 15)
+ORDER_STREAM_MAX_SECONDS = env_int("ORDER_STREAM_MAX_SECONDS", 300)
+
 # --- REST framework ---------------------------------------------------------------------
 # https://www.django-rest-framework.org/api-guide/settings/
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -260,7 +294,10 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": os.environ.get("THROTTLE_ANON", "120/min") or None,
         "orders": os.environ.get("THROTTLE_ORDERS", "60/min") or None,
-        "login": os.environ.get("THROTTLE_LOGIN", "10/min") or None,
+        "login": os.environ.get("THROTTLE_LOGIN", "10/min") or None,  # per client IP
+        "login_username": os.environ.get("THROTTLE_LOGIN_USERNAME", "5/min") or None,  # per username tried
+        "register": os.environ.get("THROTTLE_REGISTER", "10/hour") or None,  # per client IP
+        "password_change": os.environ.get("THROTTLE_PASSWORD_CHANGE", "5/min") or None,  # per user
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -288,6 +325,8 @@ SPECTACULAR_SETTINGS = {
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
 LANGUAGE_CODE = "en-us"

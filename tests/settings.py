@@ -33,5 +33,8 @@ REST_FRAMEWORK = {
         "anon": "100000/min",
         "orders": "100000/min",
         "login": "100000/min",
+        "login_username": "100000/min",
+        "register": "100000/min",
+        "password_change": "100000/min",
     },
 }
