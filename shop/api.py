@@ -6,9 +6,7 @@ from typing import Any, ClassVar
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import OperationalError
 from rest_framework import serializers, status
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import ServiceError
@@ -68,10 +66,3 @@ class FieldsOnceModelSerializer(serializers.ModelSerializer):
             template = super().get_fields()
             cls._fields_template = template  # two threads racing both build the same: harmless
         return copy.deepcopy(template)
-
-
-class ThrottledObtainAuthToken(ObtainAuthToken):
-    """Exchange username and password for a token, at most THROTTLE_LOGIN times per client."""
-
-    throttle_classes = [ScopedRateThrottle]  # keyed by client IP: the caller is anonymous
-    throttle_scope = "login"

@@ -6,6 +6,7 @@ class ShopConfig(AppConfig):
     verbose_name = "Event bus"
 
     def ready(self) -> None:
+        from .accounts import tasks as accounts_tasks  # noqa: F401  registers the token prune task
         from .bus import publishing, tasks  # noqa: F401  connects the outbox writer, registers tasks
 
         publishing.connect_outbox_writer()

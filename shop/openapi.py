@@ -30,7 +30,7 @@ DESCRIPTIONS = {
     "409": "Not allowed in the object's current state (e.g. cancelling a shipped order).",
     "422": "Idempotency-Key reused with a different request body.",
     "429": "Throttled; see Retry-After.",
-    "503": "The database is unavailable; retry after Retry-After seconds.",
+    "503": "A service it needs (the database; Redis for baskets and streams) is down; retry after Retry-After seconds.",
 }
 
 

@@ -59,7 +59,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",  # TEMPORARY: removed once everything uses knox
     "knox",  # revocable, expiring API tokens (shop/accounts/)
     "django_filters",
     "drf_spectacular",
@@ -260,6 +259,8 @@ REST_KNOX = {
     "AUTO_REFRESH": False,  # a token's lifetime is fixed at login: logging in again renews it
     "USER_SERIALIZER": None,
 }
+# Expired tokens no longer authenticate; beat deletes their rows this often.
+AUTH_TOKEN_PRUNE_INTERVAL_SECONDS = env_int("AUTH_TOKEN_PRUNE_INTERVAL_SECONDS", 3600)
 BASKET_TTL_SECONDS = env_int("BASKET_TTL_SECONDS", 30 * 24 * 3600)  # from the basket's last change
 BASKET_MAX_LINES = ORDER_MAX_LINES  # a basket checks out as one order
 # GET /api/orders/{id}/events/ (server-sent events): a comment line every heartbeat keeps
@@ -267,13 +268,18 @@ BASKET_MAX_LINES = ORDER_MAX_LINES  # a basket checks out as one order
 # client reconnects with Last-Event-ID), so a forgotten tab does not hold a thread forever.
 ORDER_STREAM_HEARTBEAT_SECONDS = env_int("ORDER_STREAM_HEARTBEAT_SECONDS", 15)
 ORDER_STREAM_MAX_SECONDS = env_int("ORDER_STREAM_MAX_SECONDS", 300)
+# Streams one web process holds at once: each holds a thread for its life, so a quarter of
+# gunicorn's threads (WEB_THREADS, which gunicorn.conf.py passes to its workers; at least 2)
+# stay for ordinary requests. Beyond it a stream is refused with 503 and Retry-After.
+_web_threads = env_int("WEB_THREADS", 32)  # gunicorn.conf.py's default; runserver has a thread per request
+ORDER_STREAMS_PER_PROCESS = env_int("ORDER_STREAMS_PER_PROCESS", max(1, _web_threads - max(2, _web_threads // 4)))
 
 # --- REST framework ---------------------------------------------------------------------
 # https://www.django-rest-framework.org/api-guide/settings/
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "knox.auth.TokenAuthentication",
+        "shop.accounts.authentication.ExpiringTokenAuthentication",  # knox tokens
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -394,6 +400,7 @@ PERIODIC_TASKS = {
     "saga-watchdog": ("orders.tasks.saga_watchdog_task", SAGA_WATCHDOG_INTERVAL_SECONDS),
     "payments-resume": ("payments.tasks.payments_resume_task", PAYMENT_RESUME_AFTER_SECONDS),
     "bus-prune": ("shop.bus.tasks.bus_prune", BUS_PRUNE_INTERVAL_SECONDS),
+    "auth-tokens-prune": ("shop.accounts.tasks.auth_tokens_prune", AUTH_TOKEN_PRUNE_INTERVAL_SECONDS),
 }
 CELERY_BEAT_SCHEDULE = {
     name: {"task": task, "schedule": interval, "options": {"expires": interval}}

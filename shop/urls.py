@@ -3,10 +3,9 @@ from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from . import views
-from .api import ThrottledObtainAuthToken
 
 api_patterns: list[URLPattern | URLResolver] = [
-    path("auth/token/", ThrottledObtainAuthToken.as_view(), name="api-token"),
+    path("auth/", include("shop.accounts.urls")),  # sign-up, tokens, the account (shop/accounts/)
     path("", include("inventory.urls")),
     path("", include("orders.urls")),
     path("", include("payments.urls")),

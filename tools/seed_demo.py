@@ -6,9 +6,11 @@ tooling, never in the deployable. It prints how to log in.
 """
 
 import os
+from datetime import timedelta
 
 import django
 from django.apps import apps
+from django.conf import settings
 from django.core.management import call_command
 
 DEMO_USERS = [
@@ -20,7 +22,7 @@ DEMO_USERS = [
 
 def seed_demo() -> None:
     User = apps.get_model("auth", "User")
-    Token = apps.get_model("authtoken", "Token")
+    AuthToken = apps.get_model("knox", "AuthToken")
     lines = []
     for username, password, is_staff in DEMO_USERS:
         user, created = User.objects.get_or_create(
@@ -29,9 +31,11 @@ def seed_demo() -> None:
         if created:
             user.set_password(password)
             user.save()
-        token, _ = Token.objects.get_or_create(user=user)
+        # knox keeps only a token's hash, so an earlier run's token cannot be shown again: each
+        # run issues a fresh one (the earlier ones stay valid until they expire).
+        _, token = AuthToken.objects.create(user=user, expiry=timedelta(hours=settings.AUTH_TOKEN_TTL_HOURS))
         role = "staff (admin, staff pages)" if is_staff else "customer (API)"
-        lines.append(f"  {role:28} username={username}  password={password}  token={token.key}")
+        lines.append(f"  {role:28} username={username}  password={password}  token={token}")
     call_command("seed_products")
     print("Demo users (passwords are for this local demo only):")
     print("\n".join(lines))

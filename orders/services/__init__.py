@@ -1,6 +1,18 @@
 """Services of the orders context: every write goes through one of these."""
 
+from .basket import (
+    Basket,
+    BasketLine,
+    basket_clear,
+    basket_clear_if_revision,
+    basket_item_add,
+    basket_item_remove,
+    basket_item_set_quantity,
+    basket_key,
+    basket_read,
+)
 from .catalogue import catalogue_item_apply
+from .checkout import Checkout, PricesChanged, basket_checkout
 from .fulfilment import order_cancel, order_deliver, order_refund_retry, order_ship
 from .placement import Placement, order_fee, order_place, request_fingerprint
 from .saga import (
@@ -18,8 +30,20 @@ from .saga import (
 from .watchdog import WatchdogReport, saga_compensate, saga_redrive, saga_watchdog
 
 __all__ = [
+    "Basket",
+    "BasketLine",
+    "Checkout",
     "Placement",
+    "PricesChanged",
     "WatchdogReport",
+    "basket_checkout",
+    "basket_clear",
+    "basket_clear_if_revision",
+    "basket_item_add",
+    "basket_item_remove",
+    "basket_item_set_quantity",
+    "basket_key",
+    "basket_read",
     "catalogue_item_apply",
     "order_cancel",
     "order_deliver",

@@ -1,4 +1,8 @@
-"""Placing orders and logging in are rate-limited per client; the limit answers 429 with Retry-After."""
+"""Placing orders and logging in are rate-limited per client; the limit answers 429 with Retry-After.
+
+The account endpoints' own limits (per username tried, sign-ups, password changes) are tested in
+tests/shop/test_accounts.py.
+"""
 
 from decimal import Decimal
 
@@ -13,7 +17,9 @@ from tests.support.bus import deliver_in_process
 @pytest.fixture
 def low_rates(monkeypatch):
     # DRF binds THROTTLE_RATES at import, so override the dict the throttles read.
-    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "1000/min", "orders": "3/min", "login": "2/min"})
+    # The per-username login limit stays high here: these tests are about the per-client one.
+    rates = dict.fromkeys(SimpleRateThrottle.THROTTLE_RATES, "1000/min")
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {**rates, "orders": "3/min", "login": "2/min"})
     cache.clear()
     yield
     cache.clear()

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from tests.support.auth import token_for
 from tests.support.orders import catalogue_knows
 
 pytestmark = pytest.mark.flow
@@ -37,7 +37,7 @@ def customer_api(flow) -> APIClient:
     """The customer's API client, authenticated by token as a shop front would be."""
     customer = get_user_model().objects.create_user("alice", "alice@example.com", "alice-pass-123")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=customer).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(customer)}")
     return client
 
 

@@ -10,7 +10,6 @@ from django.db.models import Sum
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from inventory.models import Reservation, StockMovement
 from orders.models import Order
@@ -18,6 +17,7 @@ from payments.models import Payment, SimulatedGatewayOperation
 from shop.bus import publishing
 from shop.faults import crash_count
 from shop.models import Delivery, OutboxEvent
+from tests.support.auth import token_for
 from tests.support.invariants import assert_invariants
 from tests.support.orders import place, status_becomes
 from tests.support.waiting import wait_for
@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.fault, pytest.mark.flow]
 def test_web_process_killed_between_commit_and_enqueue_loses_no_order(start_worker, product, customer, tmp_path):
     start_worker()
     widget = product(on_hand=5)
-    token = Token.objects.create(user=customer).key
+    token = token_for(customer)
     # A real web process (gunicorn, one sync worker) that SIGKILLs itself in the on-commit
     # callback: the order and its outbox row are committed, nothing reached Redis.
     web = start_web(tmp_path, SHOP_CRASH_POINT="publish.before_enqueue", SHOP_CRASH_STATE_DIR=tmp_path / "web-crash")

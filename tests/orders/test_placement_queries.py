@@ -9,18 +9,20 @@ BEGIN … COMMIT.
 import pytest
 from django.db import connection
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
 from orders.models import CatalogueItem, Order, OrderEvent, OrderLine
 from tests.orders.factories import catalogue_item
+from tests.support.auth import token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 URL = "/api/orders/"
-# token+user, catalogue, then the write: one statement on PostgreSQL; BEGIN, four INSERTs and
-# COMMIT elsewhere. A key adds the look-up for an earlier order with it.
-QUERIES = 2 + (1 if connection.vendor == "postgresql" else 6)
-REPLAY_QUERIES = 4  # token+user, the earlier order (+ customer), its lines, its timeline
+# The token (with its user, one query: shop.accounts.authentication), the catalogue, then the
+# write: one statement on PostgreSQL; BEGIN, four INSERTs and COMMIT elsewhere. A key adds the
+# look-up for an earlier order with it.
+TOKEN_QUERIES = 1
+QUERIES = TOKEN_QUERIES + 1 + (1 if connection.vendor == "postgresql" else 6)
+REPLAY_QUERIES = TOKEN_QUERIES + 3  # the token, the earlier order (+ customer), its lines, its timeline
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +32,7 @@ def _no_broker(monkeypatch):
 
 @pytest.fixture
 def client(customer) -> Client:
-    return Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=customer).key}")
+    return Client(HTTP_AUTHORIZATION=f"Token {token_for(customer)}")
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 from tools import launcher
 from tools.bench import load
@@ -167,12 +168,14 @@ def main() -> int:
 
     from shop.celery import app
 
-    Token = apps.get_model("authtoken", "Token")
+    AuthToken = apps.get_model("knox", "AuthToken")
     User = get_user_model()
     staff = User.objects.create_user("soak-staff", password=uuid.uuid4().hex, is_staff=True)
     customers = [User.objects.create_user(f"soak-{i}", password=uuid.uuid4().hex) for i in range(args.threads)]
-    staff_token = Token.objects.create(user=staff).key
-    customer_tokens = [Token.objects.create(user=c).key for c in customers]
+    # Valid for the whole run and then some; knox's create returns (row, token in clear).
+    lifetime = timedelta(minutes=args.minutes + 60)
+    staff_token = AuthToken.objects.create(user=staff, expiry=lifetime)[1]
+    customer_tokens = [AuthToken.objects.create(user=c, expiry=lifetime)[1] for c in customers]
 
     web_port = free_port()
     stack = launcher.Stack(
