@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from inventory.services import product_create
-from orders.services import order_place
+from orders.services import basket_clear, basket_item_add, order_place
 from payments.models import Payment
 from tests.support.bus import deliver_in_process
 
@@ -44,7 +44,44 @@ MATRIX = [
     ("post", "/api/orders/{order}/cancel/", None, {ANON: 403, OWNER: 200, OTHER: 404, STAFF: 200}),
     ("get", "/api/payments/", None, {ANON: 403, OWNER: 200, OTHER: 200, STAFF: 200}),
     ("get", "/api/payments/{payment}/", None, {ANON: 403, OWNER: 200, OTHER: 404, STAFF: 200}),
+    ("get", "/api/orders/{order}/events/", None, {ANON: 403, OWNER: 200, OTHER: 404, STAFF: 200}),
     ("get", "/api/schema/", None, {ANON: 200, OWNER: 200, OTHER: 200, STAFF: 200}),
+    # Accounts: signing up and logging in are open; the rest is the caller's own account.
+    (
+        "post",
+        "/api/auth/register/",
+        {"username": "newbie", "email": "newbie@example.com", "password": "a-long-new-pass-1"},
+        {ANON: 201, OWNER: 201, OTHER: 201, STAFF: 201},
+    ),
+    (
+        "post",
+        "/api/auth/login/",
+        {"username": "alice", "password": "alice-pass-123"},
+        {ANON: 200, OWNER: 200, OTHER: 200, STAFF: 200},
+    ),
+    ("get", "/api/auth/me/", None, {ANON: 403, OWNER: 200, OTHER: 200, STAFF: 200}),
+    ("patch", "/api/auth/me/", {"first_name": "X"}, {ANON: 403, OWNER: 200, OTHER: 200, STAFF: 200}),
+    (
+        "post",
+        "/api/auth/password/",
+        {"old_password": "wrong", "new_password": "a-long-new-pass-1"},
+        {ANON: 403, OWNER: 400, OTHER: 400, STAFF: 400},
+    ),
+    ("post", "/api/auth/logout/", None, {ANON: 403, OWNER: 204, OTHER: 204, STAFF: 204}),
+    ("post", "/api/auth/logout-all/", None, {ANON: 403, OWNER: 204, OTHER: 204, STAFF: 204}),
+    # The basket is always the caller's own: there is no basket id to reach someone else's.
+    ("get", "/api/basket/", None, {ANON: 403, OWNER: 200, OTHER: 200, STAFF: 200}),
+    ("delete", "/api/basket/", None, {ANON: 403, OWNER: 204, OTHER: 204, STAFF: 204}),
+    (
+        "post",
+        "/api/basket/items/",
+        {"product_id": "{product}", "quantity": 1},
+        {ANON: 403, OWNER: 201, OTHER: 201, STAFF: 201},
+    ),
+    # {in_basket} is in the customer's basket only: to anyone else it is not in their basket.
+    ("patch", "/api/basket/items/{in_basket}/", {"quantity": 2}, {ANON: 403, OWNER: 200, OTHER: 404, STAFF: 404}),
+    ("delete", "/api/basket/items/{in_basket}/", None, {ANON: 403, OWNER: 200, OTHER: 404, STAFF: 404}),
+    ("post", "/api/basket/checkout/", {"payment_token": "tok_visa"}, {ANON: 403, OWNER: 400, OTHER: 400, STAFF: 400}),
 ]
 
 
@@ -55,8 +92,15 @@ def world(db, customer, other_customer, staff_user):
     order = order_place(customer=customer, lines=[{"product_id": str(product.pk), "quantity": 1}]).order
     deliver_in_process()
     payment = Payment.objects.get(order_id=order.pk)
+    in_basket = product_create(sku="AUTH-2", name="Basket thing", price=Decimal("2.00"), on_hand=5)
+    deliver_in_process()
+    basket_item_add(customer=customer, product_id=in_basket.pk, quantity=1)
     users = {ANON: None, OWNER: customer, OTHER: other_customer, STAFF: staff_user}
-    return {"product": product.pk, "order": order.pk, "payment": payment.pk}, users
+    ids = {"product": product.pk, "order": order.pk, "payment": payment.pk, "in_basket": in_basket.pk}
+    yield ids, users
+    for user in users.values():
+        if user is not None:
+            basket_clear(customer=user)  # baskets live in Redis, outside the test's transaction
 
 
 def fill(value, ids):

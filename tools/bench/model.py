@@ -35,6 +35,8 @@ QUICK = dict(
     retention_window=20,
     retention_prune_every=10,
     retention_sample_every=5,
+    search_products=10_000,
+    search_requests=60,
 )
 FULL = dict(
     noop=20000,
@@ -69,9 +71,12 @@ FULL = dict(
     retention_window=60,
     retention_prune_every=30,
     retention_sample_every=15,
+    search_products=100_000,
+    search_requests=300,
 )
 # retention_*: old orders bulk-loaded per check_invariants measurement (cloned from the template
 # orders), then the steady-load run: orders/s, seconds, the prune window and period, sampling.
+# search_products: products bulk-loaded for the search part; search_requests: timed requests per kind.
 # wrk_secs: each wrk run (GET, POST). sweep_*: the offered-load sweep's rates (orders/s), seconds
 # per rate and highest rate; lone_secs: the 1 order/s run. profile_orders: the in-process batch
 # profile's orders (and its batch size). batch: BUS_BATCH_SIZE of the batched mode, 0 = the shop's default.
@@ -108,6 +113,7 @@ class Results:
     batch_profiles: list["BatchProfile"] = field(default_factory=list)  # batch 1 and batch N
     retention_scale: list = field(default_factory=list)  # retention.ScalePoint per bulk-loaded size
     retention_flat: object = None  # retention.FlatRun: row counts under load with pruning on
+    search: object = None  # search.SearchRun: search latency at bulk-loaded products
 
 
 @dataclass

@@ -6,11 +6,10 @@ import os
 import pickle
 import platform
 import random
-import secrets
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
@@ -29,11 +28,12 @@ from .load import Request, percentile
 from .model import FULL, GATEWAY_THREADS, QUICK, Results
 from .retention import Retention
 from .scenarios import Scenarios
+from .search import Search
 from .sweep import Sweep
 from .webpath import WebPath
 
 
-class Bench(Baselines, BatchProfiles, WebPath, Sweep, Scenarios, Retention):
+class Bench(Baselines, BatchProfiles, WebPath, Sweep, Scenarios, Retention, Search):
     def __init__(
         self, *, quick: bool, write_docs: bool, only: set[str] | frozenset[str] = frozenset(), sizes: dict | None = None
     ):
@@ -76,6 +76,7 @@ class Bench(Baselines, BatchProfiles, WebPath, Sweep, Scenarios, Retention):
             ("s2", self.s2_latency),
             ("s6", self.s6_scale),
             ("retention", self.retention),
+            ("search", self.search),
         ]
         always = {"stack", "profile", "engine", "web"}  # every ratio needs its baselines
         steps = [(name, step) for name, step in steps if not self.only or name in always | self.only]
@@ -99,9 +100,9 @@ class Bench(Baselines, BatchProfiles, WebPath, Sweep, Scenarios, Retention):
         self.results.facts["elapsed"] = time.monotonic() - self.t_start
         self.results.memory = {"peak": dict(self.rss_peak), "peak_sum": dict(self.rss_peak_sum), **self.results.memory}
         facts = self.environment()
-        # A retention-only run writes its own section and leaves the main figures alone.
-        facts["retention_only"] = bool(self.only) and not self.only - {"retention"}
-        facts["retention_command"] = " ".join(["python -m tools.bench", *sys.argv[1:]])
+        # A run of only the parts with sections of their own writes those and leaves the main figures alone.
+        facts["retention_only"] = bool(self.only) and not self.only - {"retention", "search"}
+        facts["retention_command"] = facts["search_command"] = " ".join(["python -m tools.bench", *sys.argv[1:]])
         # Kept before anything is rendered: a failing report must not cost the run.
         # `python -m tools.bench --render` writes the docs again from this file.
         save_results(self.results, facts, self.quick)
@@ -156,14 +157,14 @@ class Bench(Baselines, BatchProfiles, WebPath, Sweep, Scenarios, Retention):
 
     def make_users(self) -> None:
         User = get_user_model()
-        Token = apps.get_model("authtoken", "Token")
+        AuthToken = apps.get_model("knox", "AuthToken")
         staff = User.objects.create_user("bench-staff", is_staff=True)
         customers = User.objects.bulk_create([User(username=f"bench{i}", password="!") for i in range(200)])
         customers = list(User.objects.filter(username__startswith="bench", is_staff=False))
-        tokens = [Token(user=u, key=secrets.token_hex(20)) for u in [staff, *customers]]
-        Token.objects.bulk_create(tokens)
-        self.staff_token = tokens[0].key
-        self.tokens = [t.key for t in tokens[1:]]
+        # knox stores a hash only: its create returns (row, token in clear), one INSERT each.
+        tokens = [AuthToken.objects.create(user=u, expiry=timedelta(days=1))[1] for u in [staff, *customers]]
+        self.staff_token = tokens[0]
+        self.tokens = tokens[1:]
 
     def seed(self, count: int, *, on_hand: int, prefix: str) -> list[str]:
         reqs = [
@@ -358,6 +359,7 @@ def render(results: Results, facts: dict, quick: bool, *, console: Console, writ
     """Print the run's table and, if asked, write docs/benchmarks.md and the chart."""
     from .report import print_table, write_docs
     from .retention_report import has_retention, print_retention, write_retention_docs
+    from .search_report import has_search, print_search, write_search_docs
 
     print_table(console, results, quick)
     retention = has_retention(results)
@@ -369,6 +371,11 @@ def render(results: Results, facts: dict, quick: bool, *, console: Console, writ
     if write and retention:
         write_retention_docs(results, quick, command=facts.get("retention_command", facts["command"]))
         console.print("wrote the Retention section of docs/benchmarks.md")
+    if has_search(results):
+        print_search(console, results)
+        if write:
+            write_search_docs(results, command=facts.get("search_command", facts["command"]))
+            console.print("wrote the Search section of docs/benchmarks.md")
 
 
 def render_saved(*, before: str = "") -> None:
