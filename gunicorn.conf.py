@@ -17,11 +17,19 @@ def _cores() -> int:
 
 
 bind = f"0.0.0.0:{_env_int('PORT', 8000)}"
-# Processes: 2 × cores + 1 at most 8. Each keeps up to `threads` PostgreSQL connections, and
-# web hosts × workers × threads + the workers' connections must stay below max_connections.
+# Processes: 2 × cores + 1 at most 8. Each keeps up to WEB_DATABASE_POOL_MAX_SIZE PostgreSQL
+# connections, and web hosts × workers × that + the workers' connections stay below max_connections.
 workers = _env_int("WEB_CONCURRENCY", min(2 * _cores() + 1, 8))
 worker_class = "gthread"
-threads = _env_int("WEB_THREADS", 2)
+# Threads serve ordinary requests and live order status streams (GET /api/orders/{id}/events/),
+# a stream holding one thread for its whole life, on at most three quarters of them
+# (ORDER_STREAMS_PER_PROCESS, shop/settings.py, derived from the WEB_THREADS the workers get
+# below: set WEB_THREADS, not --threads). An idle stream costs a thread's stack and no CPU
+# (docs/benchmarks.md, "Live order status streams"), so threads are cheap. Connections are not:
+# rather than one persistent PostgreSQL connection per thread, the threads share a pool
+# (a stream gives its connection back before it waits).
+threads = _env_int("WEB_THREADS", 128)
+raw_env = [f"WEB_THREADS={threads}", f"DATABASE_POOL_MAX_SIZE={_env_int('WEB_DATABASE_POOL_MAX_SIZE', 4)}"]
 # A worker that stops checking in for `timeout` s is killed and replaced: below the proxy's
 # upstream timeout (nginx and most load balancers: 60 s), so the proxy does not give up first.
 timeout = _env_int("WEB_TIMEOUT", 30)

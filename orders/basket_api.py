@@ -4,11 +4,9 @@ import logging
 from typing import cast
 
 from django.contrib.auth.models import User
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from redis.exceptions import RedisError
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -18,7 +16,7 @@ from rest_framework.views import APIView
 
 from shop.log_context import log_context_bind
 
-from . import selectors, services
+from . import idempotency, services
 from .serializers import (
     BasketItemAddSerializer,
     BasketQuantitySerializer,
@@ -30,20 +28,14 @@ from .serializers import (
 
 logger = logging.getLogger(__name__)
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-MAX_IDEMPOTENCY_KEY_LENGTH = 255
 RETRY_AFTER_SECONDS = "5"
 UNAVAILABLE = {
     "detail": "The basket service is unavailable (Redis does not answer); try again shortly. No order was placed.",
     "code": "unavailable",
 }
 
-CHECKOUT_IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    IDEMPOTENCY_HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    required=True,
-    description="Required (max 255 chars): a retry with the same key returns the same order (200), never a second one.",
+CHECKOUT_IDEMPOTENCY_PARAMETER = idempotency.idempotency_parameter(
+    required=True, description="Required: a retry with the same key returns the same order (200), never a second one"
 )
 
 
@@ -141,26 +133,16 @@ class BasketCheckoutView(BasketView):
         serializer = CheckoutSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         checkout = services.basket_checkout(
-            customer=self.customer(), idempotency_key=_idempotency_key(request), **serializer.validated_data
+            customer=self.customer(),
+            idempotency_key=idempotency.idempotency_key(request, required=True),
+            **serializer.validated_data,
         )
         order = checkout.placement.order
         log_context_bind(order_id=order.pk)
         logger.info(
             "basket %s", "checkout replayed (same Idempotency-Key)" if checkout.placement.replayed else "checked out"
         )
-        if not checkout.placement.replayed:  # the order as just written, lines and timeline on it
-            return Response(OrderDetailSerializer(order).data, status=status.HTTP_201_CREATED)
-        order.timeline_entries = selectors.order_timeline(order_id=order.pk)
-        return Response(OrderDetailSerializer(order).data, headers={"Idempotent-Replayed": "true"})
-
-
-def _idempotency_key(request: Request) -> str:
-    key = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
-    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
-        raise ValidationError(
-            {IDEMPOTENCY_HEADER: f"Checkout needs this header: 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters."}
-        )
-    return key
+        return idempotency.placement_response(checkout.placement)
 
 
 def _price_changed_body(exc: "services.PricesChanged") -> dict:

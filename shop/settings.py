@@ -268,10 +268,10 @@ BASKET_MAX_LINES = ORDER_MAX_LINES  # a basket checks out as one order
 # client reconnects with Last-Event-ID), so a forgotten tab does not hold a thread forever.
 ORDER_STREAM_HEARTBEAT_SECONDS = env_int("ORDER_STREAM_HEARTBEAT_SECONDS", 15)
 ORDER_STREAM_MAX_SECONDS = env_int("ORDER_STREAM_MAX_SECONDS", 300)
-# Streams one web process holds at once: each holds a thread for its life, so a quarter of
-# gunicorn's threads (WEB_THREADS, which gunicorn.conf.py passes to its workers; at least 2)
-# stay for ordinary requests. Beyond it a stream is refused with 503 and Retry-After.
-_web_threads = env_int("WEB_THREADS", 32)  # gunicorn.conf.py's default; runserver has a thread per request
+# Streams one web process holds at once (beyond: 503 with Retry-After). Each holds a thread for
+# its life, so a quarter of gunicorn's threads (WEB_THREADS, which gunicorn.conf.py passes to its
+# workers; at least 2) stay for ordinary requests: 96 of 128 by default (docs/architecture.md).
+_web_threads = env_int("WEB_THREADS", 128)  # gunicorn.conf.py's default; runserver has a thread per request
 ORDER_STREAMS_PER_PROCESS = env_int("ORDER_STREAMS_PER_PROCESS", max(1, _web_threads - max(2, _web_threads // 4)))
 
 # --- REST framework ---------------------------------------------------------------------

@@ -14,6 +14,7 @@ from shop.bus import publish_many
 from shop.events import Event, OrderCancelled
 
 from ..models import Order, OrderEvent
+from .status_feed import transitions_publish_on_commit
 
 Status = Order.Status
 
@@ -139,7 +140,8 @@ class OrderChanges:
         if self.moved:
             _orders_update(self.moved.values())
         if self.entries:
-            OrderEvent.objects.bulk_create(self.entries)
+            OrderEvent.objects.bulk_create(self.entries)  # sets their ids, which the announcement carries
+            transitions_publish_on_commit(self.entries)
         publish_many(self.events)
         self.entries, self.events, self.moved = [], [], {}
 

@@ -17,7 +17,6 @@ from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -26,6 +25,7 @@ from schemathesis.checks import (
 )
 
 from inventory.services import product_create
+from tests.support.auth import token_for
 
 # Every answer, success or error, must be documented (shop.openapi adds the error answers).
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -52,7 +52,7 @@ def shop_data(db):
 
 def token_headers(username: str, *, is_staff: bool) -> dict:
     user = get_user_model().objects.create_user(username, f"{username}@example.com", "pass-123-456", is_staff=is_staff)
-    return {"Authorization": f"Token {Token.objects.create(user=user).key}"}
+    return {"Authorization": f"Token {token_for(user)}"}
 
 
 @pytest.fixture
