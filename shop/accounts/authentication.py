@@ -4,6 +4,7 @@ import binascii
 from hmac import compare_digest
 
 from django.utils import timezone
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from knox.auth import TokenAuthentication
 from knox.crypto import hash_token
 from knox.models import get_token_model
@@ -32,3 +33,10 @@ class ExpiringTokenAuthentication(TokenAuthentication):
                     raise AuthenticationFailed("The token has expired; log in again.")
                 return self.validate_user(auth_token)
         raise AuthenticationFailed("Invalid token.")
+
+
+class ExpiringTokenScheme(KnoxTokenScheme):
+    """The OpenAPI security scheme of the tokens: knox's, for this subclass too (defined here so it
+    is registered whenever the authenticator is loaded)."""
+
+    target_class = "shop.accounts.authentication.ExpiringTokenAuthentication"
