@@ -4,8 +4,10 @@ import pytest
 import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 
+from orders.services.basket import BASKET_KEY_PREFIX
 from tests.support.bus import deliver_again, deliver_in_process, published
 from tests.support.waiting import wait_until_quiet
 from tests.support.workers import Worker
@@ -37,6 +39,20 @@ def api_client():
         return client
 
     return make
+
+
+@pytest.fixture
+def baskets():
+    """The raw Redis client of the baskets, with no basket left over from another test or run."""
+    client = get_redis_connection("baskets")
+
+    def clear() -> None:
+        for key in client.scan_iter(f"{BASKET_KEY_PREFIX}*"):
+            client.delete(key)
+
+    clear()
+    yield client
+    clear()
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from redis.client import Pipeline
 from shop.errors import NotFound, ServiceError
 
 from ..models import CatalogueItem
-from .placement import order_fee
+from .placement import order_fee, uuid_or_none
 
 BASKET_KEY_PREFIX = "basket:"
 REVISION_FIELD = "revision"
@@ -275,13 +275,9 @@ def _line_in(lines: dict[uuid.UUID, StoredLine], pk: uuid.UUID) -> StoredLine:
 
 def _parse_product_id(value: Any, *, not_found: bool = False) -> uuid.UUID:
     """Return the product id as a UUID; a malformed one is a 400, or a 404 where it names a line."""
-    if isinstance(value, uuid.UUID):
-        return value
-    if isinstance(value, str):
-        try:
-            return uuid.UUID(value)
-        except ValueError:
-            pass
+    pk = uuid_or_none(value)
+    if pk is not None:
+        return pk
     if not_found:
         raise NotFound(f"Product {value} is not in the basket.", field="product_id")
     raise ServiceError("product_id must be a UUID.", field="product_id")

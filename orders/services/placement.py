@@ -275,11 +275,17 @@ def _parse_lines(lines: Any) -> dict[uuid.UUID, int]:
 
 
 def _parse_uuid(value: Any, index: int) -> uuid.UUID:
+    pk = uuid_or_none(value)
+    if pk is None:
+        raise ServiceError(f"lines[{index}].product_id must be a UUID.", field="lines")
+    return pk
+
+
+def uuid_or_none(value: Any) -> uuid.UUID | None:
+    """Return the value (a UUID, or its string form) as a UUID, or None when it is neither."""
     if isinstance(value, uuid.UUID):
         return value
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):
             return uuid.UUID(value)
-        except ValueError:
-            pass
-    raise ServiceError(f"lines[{index}].product_id must be a UUID.", field="lines")
+    return None

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from inventory.services import product_create
-from orders.services import basket_clear, basket_item_add, order_place
+from orders.services import basket_item_add, order_place
 from payments.models import Payment
 from tests.support.bus import deliver_in_process
 
@@ -86,7 +86,7 @@ MATRIX = [
 
 
 @pytest.fixture
-def world(db, customer, other_customer, staff_user):
+def world(db, baskets, customer, other_customer, staff_user):
     product = product_create(sku="AUTH-1", name="Thing", price=Decimal("3.00"), on_hand=50)
     deliver_in_process()
     order = order_place(customer=customer, lines=[{"product_id": str(product.pk), "quantity": 1}]).order
@@ -96,11 +96,7 @@ def world(db, customer, other_customer, staff_user):
     deliver_in_process()
     basket_item_add(customer=customer, product_id=in_basket.pk, quantity=1)
     users = {ANON: None, OWNER: customer, OTHER: other_customer, STAFF: staff_user}
-    ids = {"product": product.pk, "order": order.pk, "payment": payment.pk, "in_basket": in_basket.pk}
-    yield ids, users
-    for user in users.values():
-        if user is not None:
-            basket_clear(customer=user)  # baskets live in Redis, outside the test's transaction
+    return {"product": product.pk, "order": order.pk, "payment": payment.pk, "in_basket": in_basket.pk}, users
 
 
 def fill(value, ids):

@@ -98,7 +98,7 @@ def basket_subtotal(basket: dict) -> Decimal:
     return sum((Decimal(line["unit_price"]) * line["quantity"] for line in basket["lines"]), Decimal("0"))
 
 
-def test_two_customers_shop_check_out_watch_and_cancel_at_once(flow, live_server):
+def test_two_customers_shop_check_out_watch_and_cancel_at_once(flow, live_server, baskets):
     products = [
         product_create(sku=f"JRN-{n}", name=f"Journey widget {n}", price=Decimal(price), on_hand=10)
         for n, price in ((1, "12.50"), (2, "3.99"))

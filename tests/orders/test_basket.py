@@ -11,27 +11,12 @@ from django_redis import get_redis_connection
 
 from inventory.services import product_create, product_deactivate, product_update
 from orders.services import basket_item_add, basket_key, basket_read
-from orders.services.basket import BASKET_KEY_PREFIX
 from tests.orders.factories import catalogue_item
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("baskets")]
 
 URL = "/api/basket/"
 ITEMS = "/api/basket/items/"
-
-
-@pytest.fixture(autouse=True)
-def baskets():
-    """The raw Redis client of the baskets, with no basket left over from another test or run."""
-    client = get_redis_connection("baskets")
-
-    def clear() -> None:
-        for key in client.scan_iter(f"{BASKET_KEY_PREFIX}*"):
-            client.delete(key)
-
-    clear()
-    yield client
-    clear()
 
 
 def add(client, item, quantity=1):

@@ -14,10 +14,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from inventory.services import product_create, product_deactivate, product_update
 from orders.models import Order
 from orders.services import basket_key
-from orders.services.basket import BASKET_KEY_PREFIX
 from tests.orders.factories import catalogue_item
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("baskets")]
 
 URL = "/api/basket/"
 ITEMS = "/api/basket/items/"
@@ -26,20 +25,6 @@ UNAVAILABLE = {
     "detail": "The basket service is unavailable (Redis does not answer); try again shortly. No order was placed.",
     "code": "unavailable",
 }
-
-
-@pytest.fixture(autouse=True)
-def baskets():
-    """The raw Redis client of the baskets, with no basket left over from another test or run."""
-    client = get_redis_connection("baskets")
-
-    def clear() -> None:
-        for key in client.scan_iter(f"{BASKET_KEY_PREFIX}*"):
-            client.delete(key)
-
-    clear()
-    yield client
-    clear()
 
 
 def add(client, product_id, quantity=1):
