@@ -158,8 +158,40 @@ class PaymentRequested(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class OrderConfirmed(Event):
+    """Paid and its stock sold. Carries what billing needs: payments issues the invoice from it.
+
+    The billing fields default to empty, so an event written before they existed still loads.
+    """
+
     signal = signals.order_confirmed
     event_name = "shop.orders.order_confirmed"
+    customer_id: int | None = None
+    buyer: dict[str, str] = field(default_factory=dict)  # username, name, email
+    lines: list[dict[str, Any]] = field(default_factory=list)  # sku, name, unit_price, quantity, line_total
+    subtotal: str = ""
+    fee: str = ""
+    total: str = ""
+    currency: str = ""
+    confirmed_at: str = ""  # ISO 8601: the invoice's date of supply
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderRejected(Event):
+    """Not enough stock: the order closed before anything was charged."""
+
+    signal = signals.order_rejected
+    event_name = "shop.orders.order_rejected"
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderRefunded(Event):
+    """The money of a cancelled or unfulfilled order is back with the customer."""
+
+    signal = signals.order_refunded
+    event_name = "shop.orders.order_refunded"
+    amount: str
+    currency: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -230,6 +262,31 @@ class PaymentRefundFailed(Event):
     signal = signals.payment_refund_failed
     event_name = "shop.payments.payment_refund_failed"
     reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvoiceIssued(Event):
+    """payments issued the invoice of a confirmed order (its PDF: shop.documents, kind "invoice")."""
+
+    signal = signals.invoice_issued
+    event_name = "shop.payments.invoice_issued"
+    invoice_id: str
+    number: str  # "2026-000001": gap-free per year
+    total: str
+    currency: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreditNoteIssued(Event):
+    """payments issued a credit note against an order's invoice when its money went back."""
+
+    signal = signals.credit_note_issued
+    event_name = "shop.payments.credit_note_issued"
+    credit_note_id: str
+    number: str  # its own gap-free sequence per year
+    invoice_number: str
+    total: str
+    currency: str
 
 
 # the bus ----------------------------------------------------------------------------

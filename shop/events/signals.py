@@ -29,6 +29,8 @@ order_cancelled = Signal()  # shop.orders.order_cancelled.v1         OrderCancel
 refund_requested = Signal()  # shop.orders.refund_requested.v1        RefundRequested
 order_shipped = Signal()  # shop.orders.order_shipped.v1           OrderShipped
 order_delivered = Signal()  # shop.orders.order_delivered.v1         OrderDelivered
+order_rejected = Signal()  # shop.orders.order_rejected.v1          OrderRejected
+order_refunded = Signal()  # shop.orders.order_refunded.v1          OrderRefunded
 
 # payments -------------------------------------------------------------------------
 payment_captured = Signal()  # shop.payments.payment_captured.v1      PaymentCaptured
@@ -36,6 +38,8 @@ payment_declined = Signal()  # shop.payments.payment_declined.v1      PaymentDec
 payment_voided = Signal()  # shop.payments.payment_voided.v1        PaymentVoided
 payment_refunded = Signal()  # shop.payments.payment_refunded.v1      PaymentRefunded
 payment_refund_failed = Signal()  # shop.payments.payment_refund_failed.v1  PaymentRefundFailed
+invoice_issued = Signal()  # shop.payments.invoice_issued.v1        InvoiceIssued
+credit_note_issued = Signal()  # shop.payments.credit_note_issued.v1    CreditNoteIssued
 
 # the bus itself ---------------------------------------------------------------------
 event_dead_lettered = Signal()  # shop.bus.event_dead_lettered.v1       EventDeadLettered
