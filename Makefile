@@ -61,6 +61,7 @@ run: $(VENV)/.installed-dev
 	$(BIN)/python -m tools.ensure_redis
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python -m tools.seed_demo
+	rm -rf var/prometheus  # the metrics files of the last run's processes (docs/observability.md)
 	@echo "Starting web (http://127.0.0.1:$${PORT:-8000}/api/), workers and beat; Ctrl-C stops them."
 	$(BIN)/honcho start -f Procfile.dev --port $${PORT:-8000}
 

@@ -5,6 +5,7 @@ Every knob reads the environment; docs/deploy.md lists them.
 
 import os
 
+from shop.metrics.multiproc import multiproc_dir_prepare
 from shop.runas import run_as_user
 
 
@@ -55,3 +56,14 @@ if _run_as is not None:
         gunicorn then sets the group and the user but leaves the groups it inherited.
         """
         os.initgroups(_run_as.pw_name, _run_as.pw_gid)
+
+
+# The workers write their metrics into this directory: the user they run as must own it.
+_metrics_dir = multiproc_dir_prepare(owner=_run_as)
+
+
+def child_exit(server, worker):
+    """Tell prometheus_client a worker died: its live gauges leave the sums (docs/observability.md)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, path=str(_metrics_dir))

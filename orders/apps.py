@@ -12,3 +12,6 @@ class OrdersConfig(AppConfig):
         from .console_panels import register_console_panels
 
         register_console_panels()  # overview and operations panels of the staff console
+        from .metrics import register_metrics
+
+        register_metrics()  # /metrics: orders by status, mails, saga step durations

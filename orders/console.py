@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
 from shop.console import render_page, staff_required
@@ -14,6 +14,7 @@ from shop.errors import ServiceError
 from . import selectors, services
 from .forms import OrderActionForm, OrderFilterForm, order_actions
 from .models import Order
+from .services import notifications
 
 PAGE_SIZE = 50
 
@@ -65,8 +66,21 @@ def _saga_context(order: Order, action_form: OrderActionForm | None = None) -> d
     }
 
 
+def _invoices_url(order: Order) -> str | None:
+    """Return the API's list of the order's invoices, if payments serves one (by URL name: no import)."""
+    try:
+        return f"{reverse('invoice-list')}?order={order.pk}"
+    except NoReverseMatch:
+        return None
+
+
 def _detail(request: HttpRequest, order: Order, *, action_form=None, status: int = 200) -> HttpResponse:
-    context = {**_saga_context(order, action_form), "admin_url": reverse("admin:orders_order_change", args=[order.pk])}
+    context = {
+        **_saga_context(order, action_form),
+        "admin_url": reverse("admin:orders_order_change", args=[order.pk]),
+        "mails": list(order.mails.all()),  # one query
+        "invoices_url": _invoices_url(order),
+    }
     return render_page(
         request,
         "console/orders/detail.html",
@@ -130,3 +144,15 @@ def saga_redrive(request: HttpRequest, order_id) -> HttpResponse:
 def saga_compensate(request: HttpRequest, order_id) -> HttpResponse:
     """Cancel a stuck saga now and compensate what was done."""
     return _saga_command(request, order_id, services.saga_compensate, "cancelled and compensated")
+
+
+@staff_required
+@require_POST
+def mail_send_again(request: HttpRequest, order_id, mail_id: int) -> HttpResponse:
+    """Give a failed mail of the order a fresh set of attempts."""
+    order = _order_or_404(order_id, with_lines=False)
+    if order.mails.filter(pk=mail_id).exists() and notifications.mail_send_again(mail_id=mail_id):
+        messages.success(request, "The mail is queued to be sent again.")
+    else:
+        messages.error(request, "Only a failed mail of this order can be sent again.")
+    return redirect("orders_console:detail", order_id=order.pk)

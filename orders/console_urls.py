@@ -11,4 +11,5 @@ urlpatterns = [
     path("<uuid:order_id>/action/", console.order_action, name="action"),
     path("<uuid:order_id>/redrive/", console.saga_redrive, name="redrive"),
     path("<uuid:order_id>/compensate/", console.saga_compensate, name="compensate"),
+    path("<uuid:order_id>/mails/<int:mail_id>/send-again/", console.mail_send_again, name="mail-send-again"),
 ]

@@ -11,6 +11,12 @@ needs a data migration of its inbox rows, or old events run again.
 from shop.bus import handler_name, subscribe
 from shop.events import (
     EventDeadLettered,
+    InvoiceIssued,
+    OrderCancelled,
+    OrderDelivered,
+    OrderRefunded,
+    OrderRejected,
+    OrderShipped,
     PaymentCaptured,
     PaymentDeclined,
     PaymentRefunded,
@@ -28,6 +34,10 @@ from shop.events import (
 )
 
 from . import services
+from .models import OutboundMail
+from .services import notifications
+
+Mail = OutboundMail.Kind
 
 
 # the catalogue projection --------------------------------------------------------------
@@ -111,3 +121,39 @@ def on_stock_restocked(events: list[StockRestocked]) -> None:
 @subscribe(signals.payment_voided, batch=True)
 def on_payment_voided(events: list[PaymentVoided]) -> None:
     services.saga_events_note(events=events, handler=handler_name(on_payment_voided))
+
+
+# mails to the customer: each records its OutboundMail row; a task sends it after commit ---------
+@subscribe(signals.invoice_issued)
+def on_invoice_issued(event: InvoiceIssued) -> None:
+    # The confirmation waits for the invoice, so that it can carry the PDF.
+    context = {"invoice_id": event.invoice_id, "invoice_number": event.number}
+    notifications.mail_record(kind=Mail.CONFIRMED, event_id=event.event_id, order_id=event.order_id, context=context)
+
+
+@subscribe(signals.order_rejected)
+def on_order_rejected(event: OrderRejected) -> None:
+    context = {"reason": event.reason}
+    notifications.mail_record(kind=Mail.REJECTED, event_id=event.event_id, order_id=event.order_id, context=context)
+
+
+@subscribe(signals.order_cancelled)
+def on_order_cancelled(event: OrderCancelled) -> None:
+    context = {"reason": event.reason, "previous_status": event.previous_status}
+    notifications.mail_record(kind=Mail.CANCELLED, event_id=event.event_id, order_id=event.order_id, context=context)
+
+
+@subscribe(signals.order_refunded)
+def on_order_refunded(event: OrderRefunded) -> None:
+    context = {"amount": event.amount, "currency": event.currency}
+    notifications.mail_record(kind=Mail.REFUNDED, event_id=event.event_id, order_id=event.order_id, context=context)
+
+
+@subscribe(signals.order_shipped)
+def on_order_shipped(event: OrderShipped) -> None:
+    notifications.mail_record(kind=Mail.SHIPPED, event_id=event.event_id, order_id=event.order_id)
+
+
+@subscribe(signals.order_delivered)
+def on_order_delivered(event: OrderDelivered) -> None:
+    notifications.mail_record(kind=Mail.DELIVERED, event_id=event.event_id, order_id=event.order_id)

@@ -151,3 +151,71 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.name}"
+
+
+class OutboundMail(models.Model):
+    """A mail to a customer about their order: written by a handler, sent after commit by a task.
+
+    One row per (event, kind): a redelivered event finds its row and sends nothing more.
+    """
+
+    class Kind(models.TextChoices):
+        CONFIRMED = "confirmed", "Confirmed"
+        REJECTED = "rejected", "Rejected"
+        CANCELLED = "cancelled", "Cancelled"
+        REFUNDED = "refunded", "Refunded"
+        SHIPPED = "shipped", "Shipped"
+        DELIVERED = "delivered", "Delivered"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"  # NOTIFY_MAX_ATTEMPTS used up: the mail's dead letter
+        SKIPPED = "skipped", "Skipped"  # the customer turned shipping updates off
+
+    # Shipping updates may be turned off; the others tell the customer what happened to their money.
+    OPTIONAL_KINDS: ClassVar[tuple[str, ...]] = (Kind.SHIPPED, Kind.DELIVERED)
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="mails")
+    event_id = models.UUIDField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    to = models.EmailField(max_length=254)
+    subject = models.CharField(max_length=200)
+    # What the templates need beyond the order: the event's reason, amount, invoice id and number.
+    context = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event_id", "kind"], name="outbound_mail_once_per_event_and_kind"),
+        ]
+        indexes = [
+            # the sweeper: pending mails that are due
+            models.Index(fields=["status", "next_attempt_at"], name="outbound_mail_due_idx"),
+            # the console: an order's mails
+            models.Index(fields=["order", "created_at"], name="outbound_mail_order_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} mail to {self.to} ({self.status})"
+
+
+class NotificationSettings(models.Model):
+    """Which optional mails a customer wants; no row means the defaults."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_settings"
+    )
+    shipping_updates = models.BooleanField(default=True)  # the shipped and delivered mails
+
+    class Meta:
+        verbose_name_plural = "notification settings"
+
+    def __str__(self) -> str:
+        return f"notification settings of {self.user_id}"

@@ -1,8 +1,10 @@
 """Read-only admin of payments: money moves only through services and the gateway."""
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
-from .models import Payment, SimulatedGatewayOperation
+from .models import CreditNote, Invoice, Payment, SimulatedGatewayOperation
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -55,3 +57,50 @@ class SimulatedGatewayOperationAdmin(ReadOnlyAdmin):
     list_display = ["idempotency_key", "kind", "outcome", "message", "amount", "attempts", "reference", "created_at"]
     list_filter = ["kind", "outcome"]
     search_fields = ["=idempotency_key", "=reference"]
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyAdmin):
+    """Issued invoices: never edited (a mistake is corrected by a credit note)."""
+
+    list_display = ["number", "order_id", "buyer_username", "total", "currency", "issued_at", "pdf_link"]
+    list_filter = ["year", "currency"]
+    search_fields = ["=number", "=order_id", "buyer_username", "buyer_email"]
+    date_hierarchy = "issued_at"
+    exclude = ["lines"]
+    readonly_fields = ["pdf_link", "lines_listed"]
+
+    @admin.display(description="PDF")
+    def pdf_link(self, invoice: Invoice) -> str:
+        return format_html('<a href="{}">{}.pdf</a>', reverse("invoice-pdf", args=[invoice.pk]), invoice.number)
+
+    @admin.display(description="lines")
+    def lines_listed(self, invoice: Invoice) -> str:
+        return _lines_listed(invoice.lines)
+
+
+@admin.register(CreditNote)
+class CreditNoteAdmin(ReadOnlyAdmin):
+    """Issued credit notes: never edited."""
+
+    list_display = ["number", "invoice", "order_id", "total", "currency", "reason", "issued_at", "pdf_link"]
+    list_filter = ["year", "currency"]
+    list_select_related = ["invoice"]
+    search_fields = ["=number", "=order_id", "=invoice__number"]
+    date_hierarchy = "issued_at"
+    exclude = ["lines"]
+    readonly_fields = ["pdf_link", "lines_listed"]
+
+    @admin.display(description="PDF")
+    def pdf_link(self, credit_note: CreditNote) -> str:
+        return format_html(
+            '<a href="{}">{}.pdf</a>', reverse("creditnote-pdf", args=[credit_note.pk]), credit_note.number
+        )
+
+    @admin.display(description="lines")
+    def lines_listed(self, credit_note: CreditNote) -> str:
+        return _lines_listed(credit_note.lines)
+
+
+def _lines_listed(lines: list[dict]) -> str:
+    return "; ".join(f"{line['quantity']} × {line['name']} ({line['sku']}) = {line['line_total']}" for line in lines)

@@ -4,9 +4,10 @@ from decimal import Decimal
 from typing import cast
 
 from shop.bus import subscribe
-from shop.events import OrderCancelled, PaymentRequested, RefundRequested, signals
+from shop.events import OrderCancelled, OrderConfirmed, PaymentRefunded, PaymentRequested, RefundRequested, signals
 
 from .charging import ChargeWanted, payments_request
+from .invoicing import Refund, credit_note_issue, invoices_issue
 from .services import payment_cancel, payment_refund_request
 
 # Each of these events belongs to an order's saga, so its order_id (None only on catalogue
@@ -40,3 +41,14 @@ def on_order_cancelled(event: OrderCancelled) -> None:
 @subscribe(signals.refund_requested)
 def on_refund_requested(event: RefundRequested) -> None:
     payment_refund_request(order_id=cast(str, event.order_id))
+
+
+# In batches: one lock of the invoice counter for the whole batch, numbers in delivery order.
+@subscribe(signals.order_confirmed, batch=True)
+def on_order_confirmed(events: list[OrderConfirmed]) -> None:
+    invoices_issue(events=events)
+
+
+@subscribe(signals.payment_refunded)
+def on_payment_refunded(event: PaymentRefunded) -> None:
+    credit_note_issue(refund=Refund(order_id=cast(str, event.order_id), amount=Decimal(event.amount)))

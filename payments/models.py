@@ -88,3 +88,89 @@ class SimulatedGatewayOperation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.idempotency_key}: {self.outcome or 'no result'}"
+
+
+class InvoiceSequence(models.Model):
+    """The last number given out, per kind of document and year: the gap-free counter.
+
+    Its row is locked (SELECT … FOR UPDATE) by the transaction that writes the documents it
+    numbers, so a rollback gives the numbers back. Never a database sequence: those skip.
+    """
+
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", "Invoice"
+        CREDIT_NOTE = "credit_note", "Credit note"
+
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    year = models.PositiveSmallIntegerField()
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "year"], name="invoice_sequence_kind_year_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.year}: {self.last_number}"
+
+
+class Invoice(models.Model):
+    """The invoice of one confirmed order, as issued: never changed afterwards."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    number = models.CharField(max_length=16, unique=True)  # "2026-000001"
+    year = models.PositiveSmallIntegerField()
+    sequence = models.PositiveIntegerField()
+    order_id = models.UUIDField(unique=True)  # one invoice per order; plain id: orders is another context
+    customer_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    buyer_username = models.CharField(max_length=150, blank=True)
+    buyer_name = models.CharField(max_length=300, blank=True)
+    buyer_email = models.CharField(max_length=254, blank=True)
+    seller_name = models.CharField(max_length=200)
+    seller_address = models.TextField()
+    seller_tax_id = models.CharField(max_length=50, blank=True)
+    lines = models.JSONField()  # [{sku, name, unit_price, quantity, line_total}], money as decimal strings
+    subtotal = models.DecimalField(max_digits=12, decimal_places=2)
+    fee = models.DecimalField(max_digits=12, decimal_places=2)
+    total = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    supplied_at = models.DateTimeField()  # the order's confirmation: the date of supply
+    issued_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-year", "-sequence"]
+        constraints = [models.UniqueConstraint(fields=["year", "sequence"], name="invoice_year_sequence_unique")]
+
+    def __str__(self) -> str:
+        return f"Invoice {self.number}"
+
+
+class CreditNote(models.Model):
+    """A credit note against an order's invoice, issued when its money went back.
+
+    `subtotal`, `fee` and `total` are the amounts credited (positive); `lines` reverse the
+    invoice's (negative quantities and line totals), or hold one line for a partial refund.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    number = models.CharField(max_length=16, unique=True)  # "CN-2026-000001": a sequence of its own
+    year = models.PositiveSmallIntegerField()
+    sequence = models.PositiveIntegerField()
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    order_id = models.UUIDField(unique=True)  # one credit note per order: a refund is always of the whole payment
+    customer_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    lines = models.JSONField()
+    subtotal = models.DecimalField(max_digits=12, decimal_places=2)
+    fee = models.DecimalField(max_digits=12, decimal_places=2)
+    total = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=200)
+    issued_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-year", "-sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["year", "sequence"], name="credit_note_year_sequence_unique"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="credit_note_total_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Credit note {self.number}"

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from .models import Payment
+from .models import CreditNote, Invoice, Payment
 
 
 def payment_list(*, user, order_id: uuid.UUID | None = None) -> QuerySet[Payment]:
@@ -28,3 +28,15 @@ def payment_ids_to_resume(*, updated_before: datetime, limit: int = 500) -> list
     )
     payments = Payment.objects.filter(owed, updated_at__lt=updated_before).order_by("updated_at")
     return list(payments.values_list("id", flat=True)[:limit])  # the rest on the next run
+
+
+def invoice_list(*, user) -> QuerySet[Invoice]:
+    """Return the invoices the user may see: staff all, a customer those of their own orders."""
+    invoices = Invoice.objects.all()
+    return invoices if user.is_staff else invoices.filter(customer_id=user.id)
+
+
+def credit_note_list(*, user) -> QuerySet[CreditNote]:
+    """Return the credit notes the user may see: staff all, a customer those of their own orders."""
+    credit_notes = CreditNote.objects.select_related("invoice")
+    return credit_notes if user.is_staff else credit_notes.filter(customer_id=user.id)

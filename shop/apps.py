@@ -14,3 +14,6 @@ class ShopConfig(AppConfig):
         from .console.bus import register_bus_panels
 
         register_bus_panels()  # the console's bus panels, contributed like the contexts' ones
+        from .metrics import bus, collector_register
+
+        collector_register("bus", bus.bus_collect)  # /metrics: the bus's figures, as the contexts add theirs

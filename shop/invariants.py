@@ -1,5 +1,5 @@
 """
-The invariants I1–I5 (docs/guarantees.md), checked over the whole database (I5 over the
+The invariants I1–I6 (docs/guarantees.md), checked over the whole database (I5 over the
 retention window of the bus, see check_i5).
 
 This module is the one sanctioned cross-context *reader*. The contexts never read
@@ -328,6 +328,28 @@ def check_i5(*, now: datetime, outbox_seconds: int, allow_dead_letters: bool, wi
     return result
 
 
+def check_i6() -> Result:
+    """I6: each year's invoice and credit-note numbers run 1..N without gap or repeat, N being its counter."""
+    result = Result("I6", "invoice and credit-note numbers per year: 1..N, no gap, no repeat (N = the counter)")
+    InvoiceSequence = _model("payments.InvoiceSequence")
+    documents = {"invoice": _model("payments.Invoice"), "credit_note": _model("payments.CreditNote")}
+    for kind, Document in documents.items():
+        label = kind.replace("_", " ")
+        issued = Document.objects.filter(year=OuterRef("year"))
+        # (year, sequence) is unique, so count = max = last_number means exactly 1..last_number.
+        counters = InvoiceSequence.objects.filter(kind=kind).annotate(
+            issued=Coalesce(Subquery(issued.order_by().values("year").annotate(n=Count("pk")).values("n")[:1]), 0),
+            highest=Coalesce(Subquery(issued.order_by("-sequence").values("sequence")[:1]), 0),
+        )
+        wrong = counters.exclude(issued=F("last_number"), highest=F("last_number")).order_by("year")
+        result.add(f"years whose {label} numbers have a gap or pass the counter", wrong.values_list("year", flat=True))
+        uncounted = Document.objects.exclude(year__in=InvoiceSequence.objects.filter(kind=kind).values("year"))
+        result.add(
+            f"years with {label}s but no counter", uncounted.order_by("year").values_list("year", flat=True).distinct()
+        )
+    return result
+
+
 def default_quiet_seconds() -> int:
     """How long an in-flight order may legitimately wait: its reservation TTL plus the watchdog's budget."""
     watchdog = settings.SAGA_STEP_DEADLINE_SECONDS * (settings.SAGA_MAX_REDRIVES + 1)
@@ -343,7 +365,7 @@ def check_invariants(
     now: datetime | None = None,
     only: Iterable[str] = (),
 ) -> list[Result]:
-    """Check I1–I5 (or only the named ones) and return one Result each."""
+    """Check I1–I6 (or only the named ones) and return one Result each."""
     now = now or timezone.now()
     quiet = default_quiet_seconds() if quiet_seconds is None else quiet_seconds
     outbox = 2 * settings.OUTBOX_RESEND_AFTER_SECONDS if outbox_seconds is None else outbox_seconds
@@ -355,6 +377,7 @@ def check_invariants(
         "I5": lambda: check_i5(
             now=now, outbox_seconds=outbox, allow_dead_letters=allow_dead_letters, window=retention_window()
         ),
+        "I6": check_i6,
     }
     wanted = set(only) or set(checks)
     return [check() for name, check in checks.items() if name in wanted]

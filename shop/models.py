@@ -54,7 +54,12 @@ class Delivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["event", "handler"], name="delivery_once_per_handler"),
         ]
-        indexes = [models.Index(fields=["status"], name="delivery_status_idx")]
+        indexes = [
+            models.Index(fields=["status"], name="delivery_status_idx"),
+            # /metrics counts retried deliveries at every scrape: the few rows past one attempt,
+            # not a scan of the inbox. Rows enter it only on a retry (inserted with attempts 1).
+            models.Index(fields=["attempts"], name="delivery_retried_idx", condition=Q(attempts__gt=1)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.handler} <- {self.event_id} ({self.status})"

@@ -87,6 +87,10 @@ def celery_command(argv: list[str], var_dir: Path = VAR_DIR) -> list[str]:
     if user is None:
         return argv
     command = [*argv, "--uid", str(user.pw_uid)]  # celery takes the user's primary group
+    if "worker" in argv:  # its pool's processes write their metrics files there (docs/observability.md)
+        from shop.metrics.multiproc import multiproc_dir_prepare
+
+        multiproc_dir_prepare(owner=user)
     schedule_chosen = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME") or any(
         arg in {"-s", "--schedule"} or arg.startswith("--schedule=") for arg in argv
     )

@@ -16,7 +16,9 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
+import dj_email_url  # type: ignore[import-untyped]  # ships no type hints
 
+from shop.metrics.multiproc import multiproc_dir_prepare
 from shop.secret_key import read_or_create
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -70,6 +72,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First and last: the latency django-prometheus measures spans every other middleware.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "shop.log_context.LogContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -79,6 +83,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "shop.urls"
@@ -201,7 +206,13 @@ CELERY_TASK_TIME_LIMIT = min(120, CELERY_VISIBILITY_TIMEOUT // 2)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 10
 CELERY_TASK_DEFAULT_QUEUE = "events"  # DB-bound handlers
 # Gateway calls are I/O-bound: their own queue, served by a thread pool.
-CELERY_TASK_ROUTES = {"payments.tasks.payment_settle_task": {"queue": "gateway"}}
+# Mail is I/O-bound too: the `mail` queue, served by the gateway worker's thread pool, so a
+# slow mail server holds no `events` slot.
+CELERY_TASK_ROUTES = {
+    "payments.tasks.payment_settle_task": {"queue": "gateway"},
+    "orders.tasks.mail_send_task": {"queue": "mail"},
+    "orders.tasks.mails_send_due_task": {"queue": "mail"},
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # beat's record of when each periodic task last ran (losing it only runs them once more).
 CELERY_BEAT_SCHEDULE_FILENAME = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME") or str(VAR_DIR / "celerybeat-schedule")
@@ -233,6 +244,11 @@ BUS_PRUNE_INTERVAL_SECONDS = env_int("BUS_PRUNE_INTERVAL_SECONDS", 24 * 3600)
 # --- Shop ---------------------------------------------------------------------------
 SHOP_CURRENCY = os.environ.get("SHOP_CURRENCY", "USD")
 ORDER_FEE_RATE = Decimal(os.environ.get("ORDER_FEE_RATE", "0.20"))
+# The seller printed on invoices and credit notes (payments/documents.py), copied onto each
+# document when it is issued: a change applies to documents issued afterwards.
+SHOP_SELLER_NAME = os.environ.get("SHOP_SELLER_NAME", "Demo Shop Ltd.")
+SHOP_SELLER_ADDRESS = os.environ.get("SHOP_SELLER_ADDRESS", "1 Example Street\n12345 Sampletown\nExampleland")
+SHOP_SELLER_TAX_ID = os.environ.get("SHOP_SELLER_TAX_ID", "XX000000000")
 ORDER_MAX_LINES = env_int("ORDER_MAX_LINES", 50)
 ORDER_MAX_QUANTITY = env_int("ORDER_MAX_QUANTITY", 1000)
 RESERVATION_TTL_SECONDS = env_int("RESERVATION_TTL_SECONDS", 900)
@@ -273,6 +289,19 @@ ORDER_STREAM_MAX_SECONDS = env_int("ORDER_STREAM_MAX_SECONDS", 300)
 # workers; at least 2) stay for ordinary requests: 96 of 128 by default (docs/architecture.md).
 _web_threads = env_int("WEB_THREADS", 128)  # gunicorn.conf.py's default; runserver has a thread per request
 ORDER_STREAMS_PER_PROCESS = env_int("ORDER_STREAMS_PER_PROCESS", max(1, _web_threads - max(2, _web_threads // 4)))
+
+# --- Metrics (docs/observability.md) ---------------------------------------------------------
+# GET /metrics answers a scraper sending `Authorization: Bearer <METRICS_TOKEN>`, and staff;
+# empty: staff only.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# The database's figures (orders by status: a count over the whole table) are read once per this
+# many seconds, shared by every web host and scraper through the cache; 0 reads them at each scrape.
+METRICS_CACHE_SECONDS = env_int("METRICS_CACHE_SECONDS", 10)
+# Histograms and counters of every process of a host (gunicorn's workers, Celery's prefork
+# children) are files in PROMETHEUS_MULTIPROC_DIR (default var/prometheus), summed at each
+# scrape. prometheus_client reads the variable when it is first imported, which comes after
+# the settings: it is put in the environment here. https://prometheus.github.io/client_python/multiprocess/
+PROMETHEUS_MULTIPROC_DIR = str(multiproc_dir_prepare())
 
 # --- REST framework ---------------------------------------------------------------------
 # https://www.django-rest-framework.org/api-guide/settings/
@@ -357,7 +386,8 @@ if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     # Probes come over plain HTTP from inside (an orchestrator, a load balancer): a redirect
     # would hide a 503 from them (Kubernetes counts any 3xx as success).
-    SECURE_REDIRECT_EXEMPT = [r"^health/"]
+    # Prometheus scrapes each web host directly, inside the network, as the probes do.
+    SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
@@ -390,6 +420,44 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# --- Email -----------------------------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/topics/email/ — EMAIL_URL (dj-email-url) says it all in
+# one: smtp://user:pass@host:587/?tls=True, console:, locmem:, file:///path. Else the usual
+# EMAIL_HOST/EMAIL_PORT/EMAIL_HOST_USER/EMAIL_HOST_PASSWORD/EMAIL_USE_TLS; with none of them,
+# mails are printed by the worker that sends them when DEBUG (make run), sent to an SMTP server
+# on localhost otherwise.
+EMAIL_URL = os.environ.get("EMAIL_URL", "")
+if EMAIL_URL:
+    # "locmem:" reads better than dj-email-url's "memory:"
+    _email = dj_email_url.parse("memory:" if EMAIL_URL.startswith("locmem:") else EMAIL_URL)
+    EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+    EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"]
+    EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+    EMAIL_PORT = _email["EMAIL_PORT"] or 25
+    EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+    EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+    EMAIL_USE_TLS = _email["EMAIL_USE_TLS"]
+    EMAIL_USE_SSL = _email["EMAIL_USE_SSL"]
+else:
+    _smtp_configured = "EMAIL_HOST" in os.environ
+    EMAIL_BACKEND = (
+        "django.core.mail.backends.console.EmailBackend"
+        if DEBUG and not _smtp_configured
+        else "django.core.mail.backends.smtp.EmailBackend"
+    )
+    EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+    EMAIL_PORT = env_int("EMAIL_PORT", 25)
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)  # seconds: a mail server that hangs fails the attempt
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Shop <shop@localhost>")
+# A failed send is tried again after NOTIFY_RETRY_BACKOFF_SECONDS × 2^(attempts − 1), and the
+# mail is `failed` (listed on the console) after NOTIFY_MAX_ATTEMPTS; beat sends what is due.
+NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 5)
+NOTIFY_RETRY_BACKOFF_SECONDS = env_int("NOTIFY_RETRY_BACKOFF_SECONDS", 30)
+NOTIFY_SWEEP_INTERVAL_SECONDS = env_int("NOTIFY_SWEEP_INTERVAL_SECONDS", 10)
+
 # --- Periodic tasks (Celery beat) ---------------------------------------------------------
 # Each context owns its task; beat only names them, so shop/ imports no context.
 # Every run expires when the next one is due: during a worker outage beat keeps sending,
@@ -398,6 +466,7 @@ PERIODIC_TASKS = {
     "outbox-relay": ("shop.bus.tasks.outbox_relay", OUTBOX_RELAY_INTERVAL_SECONDS),
     "reservations-expire": ("inventory.tasks.reservations_expire_task", RESERVATION_EXPIRY_INTERVAL_SECONDS),
     "saga-watchdog": ("orders.tasks.saga_watchdog_task", SAGA_WATCHDOG_INTERVAL_SECONDS),
+    "mails-send-due": ("orders.tasks.mails_send_due_task", NOTIFY_SWEEP_INTERVAL_SECONDS),
     "payments-resume": ("payments.tasks.payments_resume_task", PAYMENT_RESUME_AFTER_SECONDS),
     "bus-prune": ("shop.bus.tasks.bus_prune", BUS_PRUNE_INTERVAL_SECONDS),
     "auth-tokens-prune": ("shop.accounts.tasks.auth_tokens_prune", AUTH_TOKEN_PRUNE_INTERVAL_SECONDS),

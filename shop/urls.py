@@ -22,6 +22,7 @@ urlpatterns = [
     path("health/live/", views.live, name="health-live"),
     path("health/ready/", views.ready, name="health-ready"),
     path("health/", views.ready, name="health"),  # the readiness answer under its old path
+    path("metrics", include("shop.metrics.urls")),  # Prometheus: bearer token or staff (docs/observability.md)
     # The staff console: each context serves its own pages (named by string, so shop/ imports none).
     path("console/", include("shop.console.urls")),
     path("console/orders/", include("orders.console_urls")),

@@ -13,6 +13,9 @@ os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:63
 # Production settings refuse to start without a SECRET_KEY: a random one per run, put in the
 # environment so that the subprocesses a test starts (workers, gunicorn) share it.
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+# The metrics files of this run (its process and the workers it starts, which inherit the
+# variable) in a directory of their own: var/prometheus would mix in other runs' figures.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", __import__("tempfile").mkdtemp(prefix="shop-test-metrics-"))
 
 from shop.settings import *  # noqa: E402,F401,F403
 from shop.settings import REST_FRAMEWORK, STORAGES  # noqa: E402
@@ -41,3 +44,12 @@ REST_FRAMEWORK = {
 
 # A stream the suite opens ends soon: schemathesis' orders never move (no worker).
 ORDER_STREAM_MAX_SECONDS = 3
+
+# Mails stay in memory (django.core.mail.outbox). A flow test's worker subprocess cannot share
+# that memory: tests/support/workers.py gives it TEST_EMAIL_DIR, where each mail is a file and a
+# switch file takes the mail server away (tests/support/mail.py).
+if os.environ.get("TEST_EMAIL_DIR"):
+    EMAIL_BACKEND = "tests.support.mail.SwitchableFileBackend"
+    EMAIL_FILE_PATH = os.environ["TEST_EMAIL_DIR"]
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

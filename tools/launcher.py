@@ -289,7 +289,7 @@ class Stack:
         """Start the gateway worker (a thread pool); `settings` over the stack's environment and gateway_settings."""
         options = ["-P", "threads", "-c", str(threads or self.gateway_threads)]
         env = {**self.env, **self.gateway_settings, **settings}
-        self.gateway = self._worker("gateway", "gateway", options, env=env)
+        self.gateway = self._worker("gateway", "gateway,mail", options, env=env)
         return self.gateway
 
     def start_beat(self) -> None:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
+from django.db.models import prefetch_related_objects
+
 from shop.bus import joins_delivery_transaction
 from shop.events import (
     Event,
@@ -53,6 +55,8 @@ class Step:
     reason: Callable[[Any], str] | None = None  # takes the event type the step is for
     # A condition on the event beyond the status; when it is false the event is only recorded.
     when: Callable[[Order, Any], bool] | None = None
+    # Relations the follow-up reads: loaded for the batch's orders in this status in one query each.
+    reads: tuple[str, ...] = ()
 
 
 def saga_events_apply(*, events: Sequence[Event], handler: str, steps: dict[str, Step]) -> list[Order]:
@@ -69,7 +73,12 @@ def saga_events_apply(*, events: Sequence[Event], handler: str, steps: dict[str,
         if step is not None:
             _take_step(changes, order, event, step)
 
-    return _orders_apply(events, apply)
+    def prepare(orders: list[Order]) -> None:
+        for relations in {step.reads for step in steps.values() if step.reads}:
+            taking = [order for order in orders if steps.get(order.status, Step()).reads == relations]
+            prefetch_related_objects(taking, *relations)
+
+    return _orders_apply(events, apply, prepare)
 
 
 def saga_events_note(*, events: Sequence[Event], handler: str) -> list[Order]:
@@ -81,10 +90,16 @@ def saga_events_note(*, events: Sequence[Event], handler: str) -> list[Order]:
     return _orders_apply(events, apply)
 
 
-def _orders_apply(events: Sequence[Event], apply: Callable[[Order, Event, OrderChanges], None]) -> list[Order]:
+def _orders_apply(
+    events: Sequence[Event],
+    apply: Callable[[Order, Event, OrderChanges], None],
+    prepare: Callable[[list[Order]], None] | None = None,
+) -> list[Order]:
     """Lock the events' orders, apply the events in delivery order and write what they did."""
     with joins_delivery_transaction():
         pairs = _orders_locked(events)
+        if prepare is not None:
+            prepare(list(dict.fromkeys(order for _, order in pairs)))
         changes = OrderChanges()
         for event, order in pairs:
             apply(order, event, changes)
@@ -140,7 +155,40 @@ def payment_requested_for(order: Order) -> PaymentRequested:
 
 
 def _confirm(order: Order, event: Event) -> Event:
-    return OrderConfirmed(order_id=str(order.pk))
+    return order_confirmed_for(order)
+
+
+def order_confirmed_for(order: Order) -> OrderConfirmed:
+    """Return the `order_confirmed` event with what billing needs. Reads `lines` and `customer`.
+
+    Called right after the move to `confirmed`: its time is the invoice's date of supply.
+    """
+    customer = order.customer
+    return OrderConfirmed(
+        order_id=str(order.pk),
+        customer_id=order.customer_id,
+        buyer={
+            "username": customer.get_username(),
+            "name": customer.get_full_name() or customer.get_username(),
+            "email": customer.email,
+        },
+        lines=[
+            {
+                "product_id": str(line.product_id),
+                "sku": line.sku,
+                "name": line.name,
+                "unit_price": str(line.unit_price),
+                "quantity": line.quantity,
+                "line_total": str(line.line_total),
+            }
+            for line in order.line_list
+        ],
+        subtotal=str(order.subtotal),
+        fee=str(order.fee),
+        total=str(order.total),
+        currency=order.currency,
+        confirmed_at=order.status_changed_at.isoformat(),
+    )
 
 
 def _refund_late_capture(order: Order, event: Event) -> Event:
@@ -180,7 +228,8 @@ def saga_payment_captured(*, events: Sequence[PaymentCaptured], handler: str) ->
         events=events,
         handler=handler,
         steps={
-            Status.AWAITING_PAYMENT: Step(to_status=Status.CONFIRMED, follow_up=_confirm),
+            # One query each for the confirmed orders' lines and buyers, per batch.
+            Status.AWAITING_PAYMENT: Step(to_status=Status.CONFIRMED, follow_up=_confirm, reads=("lines", "customer")),
             Status.REJECTED: late,
             Status.CANCELLED: late,
         },

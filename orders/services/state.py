@@ -11,8 +11,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from shop.bus import publish_many
-from shop.events import Event, OrderCancelled
+from shop.events import Event, OrderCancelled, OrderRefunded, OrderRejected
 
+from ..metrics import step_durations_observe_on_commit
 from ..models import Order, OrderEvent
 from .status_feed import transitions_publish_on_commit
 
@@ -102,6 +103,8 @@ class OrderChanges:
         if not can_transition(order, to_status):
             raise ValueError(f"order {order.pk}: {order.status} → {to_status} is not allowed")
         now = self._tick(now)
+        # Before the move: the step's durations are read from the status and time the order leaves.
+        step_durations_observe_on_commit(order=order, to_status=to_status, at=now)
         from_status = order.status
         order.status = to_status
         order.status_reason = reason
@@ -118,6 +121,9 @@ class OrderChanges:
             detail=reason,
             at=now,
         )
+        announcement = _closing_event(order)
+        if announcement is not None:  # whatever path led here: told in the transition's transaction
+            self.publish(order=order, event=announcement)
 
     def cancel_and_compensate(self, *, order: Order, to_status: str, reason: str) -> None:
         """Close the order and tell inventory and payments to undo their part. Caller holds the lock."""
@@ -157,6 +163,15 @@ class OrderChanges:
             now = self._last_at
         self._last_at = now
         return now
+
+
+def _closing_event(order: Order) -> Event | None:
+    """Return the event that tells the order's new status to the customer's side, if it has one."""
+    if order.status == Status.REJECTED:
+        return OrderRejected(order_id=str(order.pk), reason=order.status_reason)
+    if order.status == Status.REFUNDED:
+        return OrderRefunded(order_id=str(order.pk), amount=str(order.total), currency=order.currency)
+    return None
 
 
 def _orders_update(orders: Iterable[Order]) -> None:

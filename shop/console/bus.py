@@ -12,7 +12,7 @@ from shop.models import Delivery, OutboxEvent
 
 from .panels import register_panel
 
-QUEUES = ("events", "gateway")  # the Celery queues of the Procfile's workers
+QUEUES = ("events", "gateway", "mail")  # the Celery queues of the Procfile's workers
 PING_TIMEOUT_SECONDS = 0.5  # the operations page waits at most this long for workers
 DEAD_LETTERS_SHOWN = 50
 

@@ -6,13 +6,15 @@ import pytest
 
 from inventory.services import product_create
 from orders.services import basket_item_add, order_place
-from payments.models import Payment
+from payments.invoicing import Refund, credit_note_issue, invoices_issue
+from payments.models import Invoice, Payment
+from shop.events import OrderConfirmed
 from tests.support.bus import deliver_in_process
 
 ANON, OWNER, OTHER, STAFF = "anonymous", "customer", "other customer", "staff"
 
-# (method, path template, body, {caller: expected status}). {product} / {order} / {payment}
-# belong to the customer; a stranger's order or payment must be invisible (404), not forbidden.
+# (method, path template, body, {caller: expected status}). {product} / {order} / {payment} /
+# {invoice} / {credit_note} belong to the customer; a stranger's must be invisible (404), not forbidden.
 MATRIX = [
     ("get", "/api/products/", None, {ANON: 200, OWNER: 200, OTHER: 200, STAFF: 200}),
     ("get", "/api/products/{product}/", None, {ANON: 200, OWNER: 200, OTHER: 200, STAFF: 200}),
@@ -44,6 +46,12 @@ MATRIX = [
     ("post", "/api/orders/{order}/cancel/", None, {ANON: 403, OWNER: 200, OTHER: 404, STAFF: 200}),
     ("get", "/api/payments/", None, {ANON: 403, OWNER: 200, OTHER: 200, STAFF: 200}),
     ("get", "/api/payments/{payment}/", None, {ANON: 403, OWNER: 200, OTHER: 404, STAFF: 200}),
+    ("get", "/api/invoices/", None, {ANON: 403, OWNER: 200, OTHER: 200, STAFF: 200}),
+    ("get", "/api/invoices/{invoice}/", None, {ANON: 403, OWNER: 200, OTHER: 404, STAFF: 200}),
+    ("get", "/api/invoices/{invoice}/pdf/", None, {ANON: 403, OWNER: 200, OTHER: 404, STAFF: 200}),
+    ("get", "/api/credit-notes/", None, {ANON: 403, OWNER: 200, OTHER: 200, STAFF: 200}),
+    ("get", "/api/credit-notes/{credit_note}/", None, {ANON: 403, OWNER: 200, OTHER: 404, STAFF: 200}),
+    ("get", "/api/credit-notes/{credit_note}/pdf/", None, {ANON: 403, OWNER: 200, OTHER: 404, STAFF: 200}),
     ("get", "/api/orders/{order}/events/", None, {ANON: 403, OWNER: 200, OTHER: 404, STAFF: 200}),
     ("get", "/api/schema/", None, {ANON: 200, OWNER: 200, OTHER: 200, STAFF: 200}),
     # Accounts: signing up and logging in are open; the rest is the caller's own account.
@@ -61,6 +69,13 @@ MATRIX = [
     ),
     ("get", "/api/auth/me/", None, {ANON: 403, OWNER: 200, OTHER: 200, STAFF: 200}),
     ("patch", "/api/auth/me/", {"first_name": "X"}, {ANON: 403, OWNER: 200, OTHER: 200, STAFF: 200}),
+    ("get", "/api/account/notifications/", None, {ANON: 403, OWNER: 200, OTHER: 200, STAFF: 200}),
+    (
+        "patch",
+        "/api/account/notifications/",
+        {"shipping_updates": False},
+        {ANON: 403, OWNER: 200, OTHER: 200, STAFF: 200},
+    ),
     (
         "post",
         "/api/auth/password/",
@@ -92,11 +107,26 @@ def world(db, baskets, customer, other_customer, staff_user):
     order = order_place(customer=customer, lines=[{"product_id": str(product.pk), "quantity": 1}]).order
     deliver_in_process()
     payment = Payment.objects.get(order_id=order.pk)
+    invoice = invoice_of(order, customer)
+    credit_note = credit_note_issue(refund=Refund(order_id=str(order.pk), amount=invoice.total))
+    assert credit_note is not None  # the order has its invoice
     in_basket = product_create(sku="AUTH-2", name="Basket thing", price=Decimal("2.00"), on_hand=5)
     deliver_in_process()
     basket_item_add(customer=customer, product_id=in_basket.pk, quantity=1)
     users = {ANON: None, OWNER: customer, OTHER: other_customer, STAFF: staff_user}
-    return {"product": product.pk, "order": order.pk, "payment": payment.pk, "in_basket": in_basket.pk}, users
+    ids = {"product": product.pk, "order": order.pk, "payment": payment.pk, "in_basket": in_basket.pk}
+    return {**ids, "invoice": invoice.pk, "credit_note": credit_note.pk}, users
+
+
+def invoice_of(order, customer) -> Invoice:
+    """The order's invoice: issued from its order_confirmed, or here if that carried no billing fields."""
+    line = {"sku": "AUTH-1", "name": "Thing", "unit_price": "3.00", "quantity": 1, "line_total": "3.00"}
+    confirmed = OrderConfirmed(
+        order_id=str(order.pk), customer_id=customer.id, buyer={"username": customer.username},
+        lines=[line], subtotal="3.00", fee="0.60", total="3.60", currency="USD",
+    )  # fmt: skip
+    invoices_issue(events=[confirmed])  # nothing new if the order already has its invoice
+    return Invoice.objects.get(order_id=order.pk)
 
 
 def fill(value, ids):

@@ -46,7 +46,7 @@ def test_procfile_is_the_production_set_with_a_release_step_and_no_runserver():
     assert processes["web"] == "gunicorn shop.wsgi --config gunicorn.conf.py"
     for name in ("worker", "gateway", "beat"):
         assert "python -m shop.runas celery -A shop" in processes[name], name
-    assert "-Q events" in processes["worker"] and "-Q gateway -P threads" in processes["gateway"]
+    assert "-Q events" in processes["worker"] and "-Q gateway,mail -P threads" in processes["gateway"]
     assert not any("runserver" in command for command in processes.values())
 
 

@@ -20,7 +20,7 @@ from payments.models import Payment
 from shop.bus import not_fully_handled
 from shop.models import Delivery, OutboxEvent
 
-QUEUES = ("events", "gateway")  # what the workers consume (shop/settings.py: the default queue and the route)
+QUEUES = ("events", "gateway", "mail")  # what the workers consume (shop/settings.py: the default queue and the routes)
 
 
 def wait_for(predicate, *, timeout: float = 30, interval: float = 0.1, message: str = ""):

@@ -28,6 +28,9 @@ WORKER_ENV = {
     "SAGA_WATCHDOG_INTERVAL_SECONDS": "2",
     "SAGA_STEP_DEADLINE_SECONDS": "120",
     "BUS_RETRY_BACKOFF_SECONDS": "1",
+    "NOTIFY_RETRY_BACKOFF_SECONDS": "1",
+    "NOTIFY_SWEEP_INTERVAL_SECONDS": "1",
+    "NOTIFY_MAX_ATTEMPTS": "8",  # 1 + 2 + 4 + … s: room for a test to bring the mail server back
 }
 
 
@@ -49,6 +52,7 @@ def worker_environment(extra_env: dict | None = None) -> dict:
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "TEST_REDIS_URL": settings.REDIS_URL,
         "DATABASE_URL": database_url_of_test_db(),
+        "PROMETHEUS_MULTIPROC_DIR": settings.PROMETHEUS_MULTIPROC_DIR,  # its histograms reach this run's /metrics
     }
 
 
@@ -61,7 +65,10 @@ class Worker:
         self.name = f"flows-{uuid.uuid4().hex[:8]}@localhost"
         self.log_dir = log_dir
         self.log_path = log_dir / f"{self.name.split('@')[0]}.log"
-        self.env = worker_environment(extra_env)
+        # Its mails are files here (tests/support/mail.py): locmem does not cross processes.
+        self.mail_dir = log_dir / "mail"
+        self.mail_dir.mkdir(exist_ok=True)
+        self.env = worker_environment({"TEST_EMAIL_DIR": str(self.mail_dir), **(extra_env or {})})
         self.concurrency = concurrency
         self.proc: Proc | None = None
 
@@ -72,7 +79,7 @@ class Worker:
     def start(self) -> "Worker":
         schedule = self.log_path.with_suffix(".schedule")
         command = launcher.celery(
-            *("worker", "-B", "-s", str(schedule), "-Q", "events,gateway", "-c", str(self.concurrency)),
+            *("worker", "-B", "-s", str(schedule), "-Q", "events,gateway,mail", "-c", str(self.concurrency)),
             *("-n", self.name, "-l", "info"),
         )
         self.proc = Proc(self.log_path.stem, command, log_dir=self.log_dir, env=self.env)
