@@ -28,6 +28,7 @@ DESCRIPTIONS = {
     "403": "Authenticated, but not allowed to do this.",
     "404": "No such object (or not yours), or no such page.",
     "409": "Not allowed in the object's current state (e.g. cancelling a shipped order).",
+    "415": "The request body's Content-Type is not one this operation reads (see its requestBody).",
     "422": "Idempotency-Key reused with a different request body.",
     "429": "Throttled; see Retry-After.",
     "503": "A service it needs (the database; Redis for baskets and streams) is down; retry after Retry-After seconds.",
@@ -42,6 +43,8 @@ def error_codes_for(path: str, method: str, operation: dict) -> list[str]:
         codes.append("404")  # an unknown id, or a page past the last one
     if method in WRITE_METHODS:
         codes += ["400", "409", "422"]
+    if operation.get("requestBody"):
+        codes.append("415")
     return sorted(set(codes))
 
 
