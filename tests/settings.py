@@ -4,8 +4,11 @@ DEBUG stays off (the default) so the suite runs what production runs; what diffe
 said below, each with its reason.
 """
 
+import atexit
 import os
 import secrets
+import shutil
+import tempfile
 
 # Tests (and the worker subprocesses of flow tests) use Redis database 15 unless
 # told otherwise, so a run never mixes its messages with a dev stack's on db 0.
@@ -15,7 +18,10 @@ os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:63
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 # The metrics files of this run (its process and the workers it starts, which inherit the
 # variable) in a directory of their own: var/prometheus would mix in other runs' figures.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", __import__("tempfile").mkdtemp(prefix="shop-test-metrics-"))
+# The process that made it removes it when it exits.
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="shop-test-metrics-")
+    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 from shop.settings import *  # noqa: E402,F401,F403
 from shop.settings import REST_FRAMEWORK, STORAGES  # noqa: E402
