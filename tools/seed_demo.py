@@ -26,7 +26,8 @@ def seed_demo() -> None:
     lines = []
     for username, password, is_staff in DEMO_USERS:
         user, created = User.objects.get_or_create(
-            username=username, defaults={"is_staff": is_staff, "is_superuser": is_staff}
+            username=username,
+            defaults={"email": f"{username}@example.com", "is_staff": is_staff, "is_superuser": is_staff},
         )
         if created:
             user.set_password(password)

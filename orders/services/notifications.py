@@ -34,13 +34,18 @@ def mail_record(*, kind: str, event_id: str, order_id: str | None, context: dict
     """Record the order's mail of this kind for the event, once, and send it after commit.
 
     Caller is a handler, in the bus's transaction. A shipping update the customer turned off
-    is recorded as skipped, so the console shows why no mail went out.
+    or a customer without an email address is recorded as skipped.
     """
     order = Order.objects.select_related("customer").filter(pk=order_id).first() if order_id else None
     if order is None:
         logger.warning("%s mail for unknown order %s not recorded", kind, order_id)
         return None
-    skipped = kind in OutboundMail.OPTIONAL_KINDS and not _wants_shipping_updates(order.customer_id)
+    # Recorded as skipped, with the reason, rather than not at all: the console shows why.
+    skip_reason = ""
+    if not order.customer.email:
+        skip_reason = "The customer has no email address."
+    elif kind in OutboundMail.OPTIONAL_KINDS and not _wants_shipping_updates(order.customer_id):
+        skip_reason = "The customer turned shipping updates off."
     mail, created = OutboundMail.objects.get_or_create(
         event_id=uuid.UUID(str(event_id)),
         kind=kind,
@@ -49,7 +54,8 @@ def mail_record(*, kind: str, event_id: str, order_id: str | None, context: dict
             "to": order.customer.email,
             "subject": _subject(kind, order),
             "context": context or {},
-            "status": OutboundMail.Status.SKIPPED if skipped else OutboundMail.Status.PENDING,
+            "status": OutboundMail.Status.SKIPPED if skip_reason else OutboundMail.Status.PENDING,
+            "last_error": skip_reason,
             "next_attempt_at": timezone.now(),
         },
     )

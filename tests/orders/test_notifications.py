@@ -269,6 +269,17 @@ def test_shipping_updates_turned_off_are_recorded_as_skipped_but_status_mails_st
     assert len(sends.outbox) == 1
 
 
+def test_a_customer_without_an_email_address_gets_a_skipped_mail_that_says_why(customer, bus, sends):
+    customer.email = ""
+    customer.save()
+    order = order_in(S.REJECTED, customer=customer)
+    publish(OrderRejected(order_id=str(order.pk), reason="out of stock"))
+    sends.deliver(bus)
+    [mail] = mails_of(order)
+    assert (mail.status, mail.last_error) == ("skipped", "The customer has no email address.")
+    assert sends.outbox == []
+
+
 def test_notification_settings_are_the_callers_own_and_strictly_boolean(customer, other_customer, api_client):
     client = api_client(customer)
     assert client.get("/api/account/notifications/").json() == {"shipping_updates": True}
