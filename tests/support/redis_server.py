@@ -8,6 +8,7 @@ import json
 from typing import cast
 
 import kombu.pools
+import redis
 from celery import current_app
 
 from tests.support.waiting import QUEUES
@@ -28,19 +29,23 @@ class RedisServer(launcher.RedisServer):
 
     def deliveries(self) -> set[tuple[str, str]]:
         """(event id, handler) of every bus delivery message in Redis, queued or unacked."""
-        client = self.client()
-        found = [
-            json.loads(raw)[0]  # kombu keeps [message, exchange, routing key] per unacked tag
-            for raw in cast(list[bytes], client.hvals("unacked"))
-        ]
-        for queue in QUEUES:
-            found += [json.loads(raw) for raw in client.lrange(queue, 0, -1)]
-        pairs = set()
-        for message in found:
-            if message.get("headers", {}).get("task") == "shop.bus.tasks.deliver_event":
-                _, payload, handler = json.loads(base64.b64decode(message["body"]))[0]
-                pairs.add((payload["event_id"], handler))
-        return pairs
+        return deliveries_in(self.client())
+
+
+def deliveries_in(client: redis.Redis) -> set[tuple[str, str]]:
+    """(event id, handler) of every bus delivery message the broker at `client` holds, queued or unacked."""
+    found = [
+        json.loads(raw)[0]  # kombu keeps [message, exchange, routing key] per unacked tag
+        for raw in cast(list[bytes], client.hvals("unacked"))
+    ]
+    for queue in QUEUES:
+        found += [json.loads(raw) for raw in cast(list[bytes], client.lrange(queue, 0, -1))]
+    pairs = set()
+    for message in found:
+        if message.get("headers", {}).get("task") == "shop.bus.tasks.deliver_event":
+            _, payload, handler = json.loads(base64.b64decode(message["body"]))[0]
+            pairs.add((payload["event_id"], handler))
+    return pairs
 
 
 def point_celery_at(url: str) -> None:
