@@ -1,17 +1,17 @@
 """Invoices issued in parallel threads on PostgreSQL (committed transactions): numbers with no gap, no repeat."""
 
 import functools
-import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 
 from payments.invoicing import Refund, credit_note_issue, invoices_issue, year_of
 from payments.models import CreditNote, Invoice, InvoiceSequence
 from shop.events import OrderConfirmed
 from tests.payments.test_invoices import order_confirmed
+from tests.support.concurrency import run_concurrently
 
 pytestmark = [pytest.mark.race, pytest.mark.django_db(transaction=True)]
 
@@ -34,27 +34,6 @@ class Abandoned(Exception):
     """The issuing transaction fails after the invoice was written (a later step of its delivery)."""
 
 
-def run_concurrently(functions: Sequence[Callable[[], object]]) -> list[BaseException]:
-    barrier, errors = threading.Barrier(len(functions)), []
-
-    def worker(function):
-        try:
-            barrier.wait()
-            with transaction.atomic():  # like a delivery: the issue joins an outer transaction
-                function()
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=[function]) for function in functions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
-
-
 def issuing(event: OrderConfirmed) -> Callable[[], object]:
     return functools.partial(invoices_issue, events=[event])
 
@@ -66,7 +45,7 @@ def sequences(model) -> list[int]:
 def test_parallel_issuers_number_the_years_first_invoices_one_to_n_without_gap_or_repeat():
     events = [order_confirmed() for _ in range(N)]
     # The year's counter row does not exist yet: every thread also races to create it.
-    assert run_concurrently([issuing(event) for event in events]) == []
+    assert run_concurrently([issuing(event) for event in events], atomic=True) == []
     assert sequences(Invoice) == list(range(1, N + 1))
     [counter] = InvoiceSequence.objects.filter(kind="invoice")
     assert counter.last_number == N
@@ -80,7 +59,7 @@ def test_parallel_issuers_some_rolled_back_leave_no_gap():
     kept = [order_confirmed() for _ in range(N)]
     abandoned = [order_confirmed() for _ in range(4)]
     functions = [issuing(event) for event in kept] + [functools.partial(issue_then_fail, event) for event in abandoned]
-    errors = run_concurrently(functions)
+    errors = run_concurrently(functions, atomic=True)
     assert len(errors) == 4 and all(isinstance(error, Abandoned) for error in errors)
     assert sequences(Invoice) == list(range(1, N + 1))  # the rolled-back numbers were given back
     assert set(Invoice.objects.values_list("order_id", flat=True)) == {uuid.UUID(str(e.order_id)) for e in kept}
@@ -88,7 +67,7 @@ def test_parallel_issuers_some_rolled_back_leave_no_gap():
 
 def test_parallel_deliveries_of_one_order_issue_one_invoice_and_spend_one_number():
     event = order_confirmed()
-    assert run_concurrently([issuing(event)] * 6) == []
+    assert run_concurrently([issuing(event)] * 6, atomic=True) == []
     assert Invoice.objects.count() == 1
     assert InvoiceSequence.objects.get(kind="invoice").last_number == 1
 
@@ -96,7 +75,9 @@ def test_parallel_deliveries_of_one_order_issue_one_invoice_and_spend_one_number
 def test_parallel_refunds_number_credit_notes_one_to_n_in_their_own_sequence():
     invoices = invoices_issue(events=[order_confirmed() for _ in range(N)])
     refunds = [Refund(order_id=str(invoice.order_id), amount=invoice.total) for invoice in invoices]
-    assert run_concurrently([functools.partial(credit_note_issue, refund=refund) for refund in refunds]) == []
+    assert (
+        run_concurrently([functools.partial(credit_note_issue, refund=refund) for refund in refunds], atomic=True) == []
+    )
     assert sequences(CreditNote) == list(range(1, N + 1))
     year = year_of(invoices[0].issued_at)
     assert InvoiceSequence.objects.get(kind="credit_note", year=year).last_number == N

@@ -1,14 +1,12 @@
 """Settles racing in real threads against a real database (committed transactions)."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from payments.models import Payment, SimulatedGatewayOperation
 from payments.services import payment_cancel, payment_settle
 from shop.models import OutboxEvent
 from tests.payments.factories import make_payment
+from tests.support.concurrency import run_concurrently
 
 pytestmark = [pytest.mark.race, pytest.mark.django_db(transaction=True)]
 
@@ -18,26 +16,6 @@ def no_broker(monkeypatch):
     """Keep committed on_commit hooks from reaching Redis: these tests drive settles themselves."""
     monkeypatch.setattr("payments.services._settle_task_enqueue", lambda *args, **kwargs: None)
     monkeypatch.setattr("shop.bus.publishing.send_rows", lambda rows: True)
-
-
-def run_concurrently(functions) -> list[BaseException]:
-    barrier, errors = threading.Barrier(len(functions)), []
-
-    def worker(function):
-        try:
-            barrier.wait()
-            function()
-        except BaseException as error:  # reported to the test, not lost in the thread
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=[function]) for function in functions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return errors
 
 
 def test_eight_settles_racing_capture_once_and_announce_once(settings):
